@@ -1,0 +1,82 @@
+"""Runs file analysis in a child process so the daemon never loads numpy, PyAV or models.
+
+The child is started on demand (warmed up as soon as a file starts arriving)
+and shut down after a while without work, so an idle daemon is one small process.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def _analyse(path: str) -> dict[str, Any]:
+    from .classify.analyse import analyse
+
+    return analyse(path).to_dict()
+
+
+def _warm() -> None:
+    # import the heavy modules now, while the file is still settling
+    from .classify import analyse  # noqa: F401
+
+
+class Analyzer:
+    def __init__(self, idle_seconds: float = 60.0, timeout_seconds: float = 300.0) -> None:
+        self.idle_seconds = idle_seconds
+        self.timeout_seconds = timeout_seconds
+        self._pool: ProcessPoolExecutor | None = None
+        self._last_used = 0.0
+        self._lock = threading.Lock()
+
+    def _ensure(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                ctx = multiprocessing.get_context("spawn")
+                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx, max_tasks_per_child=200)
+            self._last_used = time.monotonic()
+            return self._pool
+
+    def warm_up(self) -> None:
+        """Start the child early, so it has its imports done when the file settles."""
+        if self._pool is None:
+            self._ensure().submit(_warm)
+
+    def analyse(self, path: str) -> dict[str, Any]:
+        """Analyse one file in the child; a crash of the child becomes an error result."""
+        pool = self._ensure()
+        try:
+            result = pool.submit(_analyse, path).result(timeout=self.timeout_seconds)
+        except BrokenProcessPool:
+            self._discard()
+            return {"path": path, "ok": False, "error": "the analysis process crashed on this file"}
+        except TimeoutError:
+            self._discard(kill=True)
+            return {"path": path, "ok": False, "error": f"analysis took over {self.timeout_seconds:.0f} s"}
+        self._last_used = time.monotonic()
+        return result
+
+    def release_if_idle(self) -> None:
+        if self._pool is not None and time.monotonic() - self._last_used > self.idle_seconds:
+            log.debug("analysis process idle: stopping it")
+            self._discard()
+
+    def _discard(self, kill: bool = False) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if kill:
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.kill()
+        pool.shutdown(wait=not kill, cancel_futures=True)
+
+    def close(self) -> None:
+        self._discard(kill=True)

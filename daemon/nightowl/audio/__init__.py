@@ -1,0 +1,1 @@
+"""Audio I/O at the edges: decode, probe, write, images."""

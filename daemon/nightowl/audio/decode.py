@@ -1,0 +1,117 @@
+"""Decode audio files into float32 numpy arrays (PyAV first, libsndfile as fallback)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import soundfile as sf
+
+
+class DecodeError(Exception):
+    """The file could not be decoded as audio by any decoder."""
+
+
+def _frames_to_array(frames: list[np.ndarray], channels: int) -> np.ndarray:
+    if not frames:
+        return np.zeros((0, channels), dtype=np.float32)
+    return np.concatenate(frames, axis=0)
+
+
+def _decode_av(path: Path, start: float, duration: float | None) -> tuple[np.ndarray, int]:
+    with av.open(str(path), metadata_errors="ignore") as container:
+        if not container.streams.audio:
+            raise DecodeError(f"{path.name}: no audio stream")
+        stream = container.streams.audio[0]
+        sr = stream.codec_context.sample_rate or stream.rate
+        channels = stream.codec_context.channels or 1
+        # planar float keeps full resolution for 24-bit and float sources
+        resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=sr)
+        if start > 0:
+            container.seek(int(start / stream.time_base), stream=stream, any_frame=False, backward=True)
+        want = None if duration is None else int(round(duration * sr))
+        first_sample = int(round(start * sr))
+        out: list[np.ndarray] = []
+        have = 0
+        for packet in container.demux(stream):
+            for frame in packet.decode():
+                for res in resampler.resample(frame):
+                    chunk = res.to_ndarray().T.astype(np.float32, copy=False)
+                    if start > 0 and res.pts is not None and res.time_base is not None:
+                        frame_start = int(round(float(res.pts * res.time_base) * sr))
+                        skip = first_sample - frame_start
+                        if skip >= chunk.shape[0]:
+                            continue
+                        if skip > 0:
+                            chunk = chunk[skip:]
+                    out.append(chunk)
+                    have += chunk.shape[0]
+                    # the start offset is applied once we are past the seek point
+                    first_sample = -1 if start > 0 else first_sample
+                    if want is not None and have >= want:
+                        return _frames_to_array(out, channels)[:want], sr
+        for res in resampler.resample(None):
+            out.append(res.to_ndarray().T.astype(np.float32, copy=False))
+        audio = _frames_to_array(out, channels)
+        return (audio if want is None else audio[:want]), sr
+
+
+def _decode_sndfile(path: Path, start: float, duration: float | None) -> tuple[np.ndarray, int]:
+    try:
+        with sf.SoundFile(str(path)) as f:
+            sr = f.samplerate
+            if start > 0:
+                f.seek(min(int(start * sr), max(f.frames - 1, 0)))
+            n = -1 if duration is None else int(round(duration * sr))
+            audio = f.read(n, dtype="float32", always_2d=True)
+            return audio, sr
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise DecodeError(f"{path.name}: {exc}") from exc
+
+
+def decode(path: str | Path, *, start: float = 0.0, duration: float | None = None) -> tuple[np.ndarray, int]:
+    """Decode `duration` seconds from `start` (all of it by default).
+
+    Returns (samples, sample_rate) with samples float32, shape (frames, channels).
+    Raises DecodeError when neither FFmpeg (PyAV) nor libsndfile can read the file.
+    """
+    path = Path(path)
+    try:
+        return _decode_av(path, start, duration)
+    except (av.error.FFmpegError, DecodeError, ValueError) as av_exc:
+        try:
+            return _decode_sndfile(path, start, duration)
+        except DecodeError:
+            raise DecodeError(f"{path.name}: not decodable as audio ({av_exc})") from av_exc
+
+
+def excerpt_starts(duration: float, count: int, length: float) -> list[float]:
+    """Evenly spread excerpt start times, skipping the first and last 5% (fades, silence)."""
+    if duration <= count * length * 1.5:
+        return [0.0]
+    lo, hi = duration * 0.05, duration * 0.95 - length
+    if count == 1:
+        return [round((lo + hi) / 2, 3)]
+    step = (hi - lo) / (count - 1)
+    return [round(lo + i * step, 3) for i in range(count)]
+
+
+def decode_excerpts(
+    path: str | Path, duration: float, *, count: int = 4, length: float = 6.0
+) -> tuple[list[np.ndarray], int]:
+    """Decode `count` excerpts of `length` seconds spread over the file.
+
+    Short files (shorter than 1.5x the total excerpt time) are decoded whole as
+    one excerpt. This keeps checks cheap on long files without losing coverage.
+    """
+    starts = excerpt_starts(duration, count, length)
+    if starts == [0.0]:
+        audio, sr = decode(path)
+        return [audio], sr
+    parts: list[np.ndarray] = []
+    sr = 0
+    for start in starts:
+        audio, sr = decode(path, start=start, duration=length)
+        parts.append(audio)
+    return parts, sr

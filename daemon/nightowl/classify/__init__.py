@@ -1,0 +1,1 @@
+"""Classifiers that judge what a file really is (fake lossless, content type)."""

@@ -1,0 +1,225 @@
+"""The `nightowl` command. Exit codes: 0 ok, 1 the work failed, 2 bad usage or bad config."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import tomllib
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .config import ConfigError, Settings, load_settings
+from .rules import RulesError, load_rules
+
+
+def _settings(ctx: click.Context) -> Settings:
+    try:
+        return load_settings(ctx.obj.get("config"))
+    except ConfigError as exc:
+        click.echo(f"nightowl: {exc}", err=True)
+        sys.exit(2)
+
+
+def _rules(settings: Settings, paths: list[Path] | None = None) -> list[Any]:
+    try:
+        return load_rules(paths or settings.rules)
+    except RulesError as exc:
+        click.echo(f"nightowl: {exc}", err=True)
+        sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
+              help="config file (default: $NIGHTOWL_CONFIG, else ./config.toml)")
+@click.version_option(package_name="nightowl")
+@click.pass_context
+def main(ctx: click.Context, config: str | None) -> None:
+    """nightowl: checks, restores and cleans the audio dropped into your inbox folders."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+
+
+@main.command()
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Run the daemon in the foreground (this is what systemd runs)."""
+    from .logsetup import setup_logging
+    from .service import Daemon
+
+    settings = _settings(ctx)
+    rules = _rules(settings)
+    setup_logging(settings.log_level)
+    sys.exit(Daemon(settings, rules).run())
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="one JSON object")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Jobs per state and pipeline, running jobs, the window, recent failures."""
+    from .report import status_data, status_text
+
+    settings = _settings(ctx)
+    data = status_data(settings)
+    click.echo(json.dumps(data) if as_json else status_text(data))
+
+
+@main.command()
+@click.option("-f", "--follow", is_flag=True, help="keep printing new events")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+@click.option("-n", "--lines", default=50, show_default=True, help="how many recent events")
+@click.pass_context
+def log(ctx: click.Context, follow: bool, as_json: bool, lines: int) -> None:
+    """The event log: what happened to every file."""
+    from .report import format_event
+    from .store import Store
+
+    settings = _settings(ctx)
+    store = Store(settings.database)
+    last = 0
+    try:
+        while True:
+            for event in store.events(after_id=last, limit=None if last else lines):
+                last = event["id"]
+                click.echo(json.dumps(event) if as_json else format_event(event))
+            if not follow:
+                return
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        store.close()
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+@click.pass_context
+def explain(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
+    """Classify files and say which rule would match, without queuing anything."""
+    from .report import explain_file, explain_text
+
+    settings = _settings(ctx)
+    rules = _rules(settings)
+    for raw in paths:
+        data = explain_file(settings, rules, Path(raw))
+        click.echo(json.dumps(data) if as_json else explain_text(data))
+
+
+def _parse_set(values: tuple[str, ...]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r}: expected key=value", param_hint="--set")
+        try:
+            params[key] = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            params[key] = raw  # a bare word is a string
+    return params
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--pipeline", required=True, help="the pipeline to run")
+@click.option("--out", "out", type=click.Path(file_okay=False), default=None,
+              help="output folder (default: the configured output root)")
+@click.option("--set", "sets", multiple=True, help="pipeline parameter key=value (repeatable)")
+@click.option("--json", "as_json", is_flag=True, help="print the outputs as JSON")
+@click.pass_context
+def process(ctx: click.Context, paths: tuple[str, ...], pipeline: str, out: str | None, sets: tuple[str, ...],
+            as_json: bool) -> None:
+    """Run one pipeline now, in the foreground, and print the outputs."""
+    from .pipelines import PIPELINES
+    from .process import process_file
+
+    settings = _settings(ctx)
+    if pipeline not in PIPELINES:
+        raise click.BadParameter(f"unknown pipeline {pipeline!r} (one of {', '.join(PIPELINES)})",
+                                 param_hint="--pipeline")
+    try:
+        params = PIPELINES[pipeline].params.model_validate(_parse_set(sets)).model_dump()
+    except Exception as exc:
+        raise click.BadParameter(str(exc), param_hint="--set") from exc
+    failed = False
+    for raw in paths:
+        try:
+            outputs = process_file(settings, pipeline, params, Path(raw), Path(out) if out else None,
+                                   show_progress=not as_json)
+        except Exception as exc:
+            failed = True
+            click.echo(f"{raw}: failed: {type(exc).__name__}: {exc}", err=True)
+            continue
+        if as_json:
+            click.echo(json.dumps({"path": raw, "pipeline": pipeline, "outputs": outputs}))
+        else:
+            for o in outputs:
+                click.echo(o)
+    sys.exit(1 if failed else 0)
+
+
+@main.group()
+def rules() -> None:
+    """Rule files."""
+
+
+@rules.command("check")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.pass_context
+def rules_check(ctx: click.Context, file: str | None) -> None:
+    """Validate rule files (the configured ones, or FILE)."""
+    if file:
+        loaded = _rules(Settings.model_construct(), [Path(file)])
+    else:
+        loaded = _rules(_settings(ctx))
+    for rule, source in loaded:
+        target = rule.action.pipeline
+        click.echo(f"ok  {source}: {rule.name!r} -> {target} ({rule.action.when})")
+    click.echo(f"{len(loaded)} rule(s) valid")
+
+
+@main.command()
+@click.argument("job_id", type=int)
+@click.pass_context
+def retry(ctx: click.Context, job_id: int) -> None:
+    """Queue a failed (or finished) job again."""
+    from .eventlog import record
+    from .store import Store
+
+    settings = _settings(ctx)
+    store = Store(settings.database)
+    try:
+        if not store.retry_job(job_id):
+            click.echo(f"nightowl: job {job_id} is not failed or done (or does not exist)", err=True)
+            sys.exit(1)
+        record(store, "retry", f"job {job_id}: queued again by hand", job_id=job_id)
+        click.echo(f"job {job_id} queued again")
+    finally:
+        store.close()
+
+
+@main.command()
+@click.pass_context
+def doctor(ctx: click.Context) -> None:
+    """Check the config, inboxes, inotify limits, decoders and GPU."""
+    from .doctor import run_checks
+
+    try:
+        settings = load_settings(ctx.obj.get("config"))
+    except ConfigError as exc:
+        click.echo(f"FAIL config: {exc}")
+        sys.exit(2)
+    ok = True
+    for check in run_checks(settings):
+        mark = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}[check.level]
+        click.echo(f"{mark} {check.name}: {check.message}")
+        ok = ok and check.level != "fail"
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

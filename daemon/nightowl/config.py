@@ -1,0 +1,166 @@
+"""Settings: config.toml plus NIGHTOWL_* environment overrides (nested with `__`)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+DEFAULT_IGNORE = [".*", "*.part", "*.tmp", "*.crdownload", "*~"]
+
+
+class ConfigError(Exception):
+    """The configuration is missing or invalid; the message names the key and the problem."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Inbox(_Section):
+    path: Path
+    name: str = ""
+    # inotify sees nothing done on NFS/SMB by other machines: poll those
+    poll: bool = False
+    interval: float = Field(default=10.0, gt=0, description="polling interval in seconds")
+
+    @model_validator(mode="after")
+    def _default_name(self) -> Inbox:
+        if not self.name:
+            self.name = self.path.name or str(self.path)
+        return self
+
+
+class Window(_Section):
+    """The overnight window in which `window` jobs may start."""
+
+    start: time = time(1, 0)
+    end: time = time(6, 0)
+    timezone: str = "local"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if value != "local":
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+
+class Workers(_Section):
+    cpu_jobs: int = Field(default=1, ge=1)
+    gpu_slots: int = Field(default=1, ge=0)
+    job_timeout_minutes: float = Field(default=180, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+    retry_backoff_seconds: float = Field(default=60, ge=0)
+    stop_timeout_seconds: float = Field(default=60, ge=0)
+    poll_seconds: float = Field(default=1.0, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NIGHTOWL_", env_nested_delimiter="__", extra="forbid")
+
+    inboxes: list[Inbox] = Field(default_factory=lambda: [Inbox(path=Path("inbox"))], min_length=1)
+    output: Path = Path("output")
+    state_dir: Path = Path("state")
+    rules: list[Path] = Field(default_factory=lambda: [Path("rules/default.toml")], min_length=1)
+    window: Window = Field(default_factory=Window)
+    workers: Workers = Field(default_factory=Workers)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    settle_seconds: float = Field(default=5.0, ge=0)
+    rescan_minutes: float = Field(default=30.0, gt=0)
+    ignore: list[str] = Field(default_factory=lambda: list(DEFAULT_IGNORE))
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @property
+    def database(self) -> Path:
+        return self.state_dir / "nightowl.db"
+
+    def resolved(self, base: Path) -> Settings:
+        """Return a copy with relative paths taken relative to `base` (the config file's folder)."""
+
+        def fix(p: Path) -> Path:
+            p = p.expanduser()
+            return p if p.is_absolute() else (base / p).resolve()
+
+        return self.model_copy(
+            update={
+                "inboxes": [i.model_copy(update={"path": fix(i.path)}) for i in self.inboxes],
+                "output": fix(self.output),
+                "state_dir": fix(self.state_dir),
+                "rules": [fix(r) for r in self.rules],
+            }
+        )
+
+    def inbox_named(self, name: str) -> Inbox | None:
+        return next((i for i in self.inboxes if i.name == name), None)
+
+    def inbox_of(self, path: Path) -> Inbox | None:
+        """The inbox that holds `path` (lexically; symlinks are not followed out)."""
+        for inbox in self.inboxes:
+            if path == inbox.path or inbox.path in path.parents:
+                return inbox
+        return None
+
+
+def _format_error(exc: ValidationError, source: Path) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"  {key}: {msg}")
+    return "\n".join(lines)
+
+
+def config_path(explicit: str | Path | None = None) -> Path:
+    """The config file to use: --config, then $NIGHTOWL_CONFIG, then ./config.toml."""
+    raw = explicit or os.environ.get("NIGHTOWL_CONFIG") or "config.toml"
+    return Path(raw).expanduser().resolve()
+
+
+def load_settings(explicit: str | Path | None = None) -> Settings:
+    """Load and validate the configuration; raise ConfigError with a readable reason."""
+    path = config_path(explicit)
+    # pydantic-settings silently ignores a missing TOML file: check it ourselves
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        with path.open("rb") as fh:
+            tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+
+    class FileSettings(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=path))
+
+    try:
+        loaded: Any = FileSettings()
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc, path)) from exc
+    settings: Settings = loaded
+    names = [i.name for i in settings.inboxes]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{path}: inboxes: two inboxes share a name ({', '.join(names)})")
+    return settings.resolved(path.parent)

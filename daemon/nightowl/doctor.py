@@ -1,0 +1,90 @@
+"""`nightowl doctor`: checks a user can act on."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import Settings
+from .devices import gpu_present
+from .rules import RulesError, load_rules
+
+DECODERS = ["flac", "alac", "wavpack", "mp3float", "aac", "libopus", "opus", "vorbis", "wmav2", "ape"]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    level: str  # ok | warn | fail
+    message: str
+
+
+def _writable(path: Path) -> bool:
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    return os.access(probe, os.W_OK)
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    out = [Check("config", "ok", "valid")]
+    try:
+        out.append(Check("rules", "ok", f"{len(load_rules(settings.rules))} rule(s) valid"))
+    except RulesError as exc:
+        out.append(Check("rules", "fail", str(exc)))
+    for inbox in settings.inboxes:
+        p = inbox.path
+        if not p.is_dir():
+            if inbox.poll:
+                out.append(Check(f"inbox {inbox.name}", "fail", f"{p} does not exist (share not mounted?)"))
+            else:
+                out.append(Check(f"inbox {inbox.name}", "warn", f"{p} does not exist yet: nightowl run creates it"))
+        elif not os.access(p, os.R_OK | os.X_OK):
+            out.append(Check(f"inbox {inbox.name}", "fail", f"{p} is not readable by this user"))
+        else:
+            how = f"polled every {inbox.interval:g} s" if inbox.poll else "inotify"
+            out.append(Check(f"inbox {inbox.name}", "ok", f"{p} readable ({how})"))
+    for name, p in (("output", settings.output), ("state", settings.state_dir)):
+        level = "ok" if _writable(p) else "fail"
+        out.append(Check(name, level, f"{p} {'writable' if level == 'ok' else 'not writable'}"))
+    out.append(_inotify(settings))
+    out.append(_decoders())
+    gpu = gpu_present()
+    if settings.device == "cuda" and not gpu:
+        out.append(Check("gpu", "fail", "device = cuda but no usable NVIDIA GPU found"))
+    else:
+        out.append(Check("gpu", "ok", "NVIDIA GPU present" if gpu else "no GPU: pipelines run on the CPU"))
+    out.append(Check("sqlite", "ok", f"SQLite {sqlite3.sqlite_version}"))
+    try:
+        import systemd.daemon  # noqa: F401
+
+        out.append(Check("systemd", "ok", "systemd-python installed (notify, journal fields)"))
+    except ImportError:
+        out.append(Check("systemd", "warn", "systemd-python not installed: plain sd_notify, no journal fields"))
+    return out
+
+
+def _inotify(settings: Settings) -> Check:
+    try:
+        limit = int(Path("/proc/sys/fs/inotify/max_user_watches").read_text())
+    except OSError:
+        return Check("inotify", "warn", "cannot read the inotify watch limit")
+    folders = 0
+    for inbox in settings.inboxes:
+        if not inbox.poll and inbox.path.is_dir():
+            folders += sum(1 for _ in os.walk(inbox.path))
+    if folders * 2 > limit:
+        return Check("inotify", "fail", f"{folders} folders to watch, limit {limit}: raise fs.inotify.max_user_watches")
+    return Check("inotify", "ok", f"{folders} folder(s) watched, limit {limit}")
+
+
+def _decoders() -> Check:
+    import av
+
+    have = set(av.codecs_available)
+    missing = [d for d in DECODERS if d not in have]
+    if missing:
+        return Check("decoders", "warn", f"missing: {', '.join(missing)}")
+    return Check("decoders", "ok", f"FFmpeg {av.library_versions['libavcodec']} decodes {', '.join(DECODERS)}")

@@ -1,0 +1,183 @@
+"""Intake: a settled path becomes a file row, a class and (through the rules) a job."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .config import Inbox, Settings
+from .eventlog import record
+from .rules import Decision, FileFacts, Rule, decide
+from .pipelines import PIPELINES
+from .store import Store
+
+SAMPLE = 256 * 1024
+
+
+def fingerprint(path: Path, size: int | None = None) -> str:
+    """Content fingerprint: size plus the start, middle and end of the file (whole file when small).
+
+    Cheap on large files, and stable across renames and copies, which is what
+    dedupe needs; tags are at the start of most containers so a retag changes it.
+    """
+    size = path.stat().st_size if size is None else size
+    h = hashlib.blake2b(digest_size=20)
+    h.update(str(size).encode())
+    with path.open("rb") as fh:
+        if size <= 3 * SAMPLE:
+            h.update(fh.read())
+        else:
+            for offset in (0, (size - SAMPLE) // 2, size - SAMPLE):
+                fh.seek(offset)
+                h.update(fh.read(SAMPLE))
+    return h.hexdigest()
+
+
+def inside(path: Path, root: Path) -> bool:
+    """Whether `path`, with every symlink resolved, lies inside `root` (also resolved)."""
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return False
+    root_real = root.resolve()
+    return real == root_real or root_real in real.parents
+
+
+def facts_from(analysis: dict[str, Any], inbox: str, rel_path: str) -> FileFacts:
+    probe = analysis.get("probe") or {}
+    check = analysis.get("lossless_check") or {}
+    return FileFacts(
+        file_class=analysis.get("file_class", "unknown"),
+        confidence=float(analysis.get("confidence") or 0.0),
+        inbox=inbox,
+        rel_path=rel_path,
+        codec=probe.get("codec"),
+        bitrate=probe.get("bitrate"),
+        sample_rate=probe.get("sample_rate"),
+        channels=probe.get("channels"),
+        duration=probe.get("duration"),
+        tags=probe.get("tags"),
+        verdict=check.get("verdict"),
+        source_codec=check.get("source_codec"),
+    )
+
+
+class Intake:
+    """Turns settled paths into classified file rows and queued jobs (runs in one daemon thread)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        rules: list[tuple[Rule, str]],
+        analyse: Callable[[str], dict[str, Any]],
+        gpu_available: bool,
+        on_job_queued: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.rules = rules
+        self.analyse = analyse
+        self.gpu_available = gpu_available
+        self.on_job_queued = on_job_queued
+
+    def handle(self, path: Path, inbox: Inbox) -> None:
+        """Take in one settled file. Never raises for a bad file: it records an event instead."""
+        spath = str(path)
+        if not inside(path, inbox.path):
+            record(self.store, "ignored", "symlink leads outside its inbox: not followed", level="warning", path=spath)
+            return
+        try:
+            st = path.stat()
+            if not path.is_file():
+                return
+            if not os.access(path, os.R_OK):
+                raise PermissionError("no read permission")
+            fp = fingerprint(path, st.st_size)
+        except FileNotFoundError:
+            return  # gone before we got to it (a temp file renamed away)
+        except OSError as exc:
+            record(self.store, "unreadable", f"cannot read file: {exc}", level="error", path=spath)
+            return
+        rel_path = path.relative_to(inbox.path).as_posix()
+
+        known = self.store.file_by_path(spath)
+        if known is not None:
+            if known.fingerprint == fp:
+                if (known.size, known.mtime) != (st.st_size, st.st_mtime):
+                    self.store.touch_file(known.id, st.st_size, st.st_mtime)
+                if known.state != "new":
+                    return  # nothing new: already taken in
+                file_id = known.id
+            else:
+                self.store.replace_file_content(known.id, size=st.st_size, mtime=st.st_mtime, fingerprint=fp)
+                record(self.store, "changed", "file content changed: classifying again", path=spath, file_id=known.id)
+                file_id = known.id
+        else:
+            twins = [f for f in self.store.files_by_fingerprint(fp) if f.duplicate_of is None]
+            original = twins[0] if twins else None
+            if original is not None and not Path(original.path).exists():
+                self.store.move_file(original.id, path=spath, inbox=inbox.name, rel_path=rel_path, mtime=st.st_mtime)
+                record(self.store, "moved", f"renamed from {original.path}: already known, not processed again",
+                       path=spath, file_id=original.id)
+                return
+            if original is not None:
+                dup_id = self.store.add_file(path=spath, inbox=inbox.name, rel_path=rel_path, size=st.st_size,
+                                             mtime=st.st_mtime, fingerprint=fp, duplicate_of=original.id)
+                record(self.store, "duplicate", f"same content as {original.path}: not processed again",
+                       path=spath, file_id=dup_id)
+                return
+            file_id = self.store.add_file(path=spath, inbox=inbox.name, rel_path=rel_path, size=st.st_size,
+                                          mtime=st.st_mtime, fingerprint=fp)
+            record(self.store, "new", "new file", path=spath, file_id=file_id)
+        self._classify_and_route(file_id, spath, inbox.name, rel_path)
+
+    def _classify_and_route(self, file_id: int, spath: str, inbox: str, rel_path: str) -> None:
+        analysis = self.analyse(spath)
+        if not analysis.get("ok"):
+            self.store.set_unreadable(file_id, analysis.get("error") or "unreadable", analysis.get("probe"))
+            record(self.store, "unreadable", f"not usable audio: {analysis.get('error')}", level="error",
+                   path=spath, file_id=file_id)
+            return
+        evidence = {"lossless_check": analysis["lossless_check"], "reasons": analysis["reasons"]}
+        self.store.set_classified(file_id, probe=analysis["probe"], file_class=analysis["file_class"],
+                                  confidence=analysis["confidence"], evidence=evidence)
+        check = analysis["lossless_check"]
+        detail = ""
+        if check.get("verdict") not in (None, "not_applicable"):
+            detail = f" (lossless check: {check['verdict']}"
+            if check.get("source_codec"):
+                detail += f", from {check['source_codec']}"
+            if check.get("cutoff_hz"):
+                detail += f", cutoff {check['cutoff_hz'] / 1000:.1f} kHz"
+            detail += ")"
+        record(self.store, "classified", f"classified as {analysis['file_class']} "
+               f"(confidence {analysis['confidence']:.2f}){detail}", path=spath, file_id=file_id,
+               data={"class": analysis["file_class"], "lossless_check": check})
+        self.route(file_id, spath, facts_from(analysis, inbox, rel_path))
+
+    def route(self, file_id: int, spath: str, facts: FileFacts) -> Decision:
+        decision = decide(self.rules, facts)
+        if decision.pipeline is None:
+            why = f"rule {decision.rule.name!r}: no pipeline" if decision.rule else "no rule matches"
+            record(self.store, "routed", f"nothing to do ({why})", path=spath, file_id=file_id)
+            return decision
+        assert decision.rule is not None
+        action = decision.rule.action
+        pipeline = PIPELINES[action.pipeline]
+        device = "gpu" if pipeline.device == "gpu" and self.gpu_available and self.settings.device != "cpu" else "cpu"
+        job_id = self.store.queue_job(file_id=file_id, pipeline=action.pipeline, rule=decision.rule.name,
+                                      params=action.params, output_folder=action.output, run_when=action.when,
+                                      device=device, priority=action.priority)
+        if job_id is None:
+            record(self.store, "routed", f"{action.pipeline}: already queued or done for this file", path=spath,
+                   file_id=file_id)
+        else:
+            when = "now" if action.when == "now" else "in the overnight window"
+            record(self.store, "queued", f"job {job_id}: {action.pipeline} ({when}) by rule {decision.rule.name!r}",
+                   path=spath, file_id=file_id, job_id=job_id)
+            self.on_job_queued()
+        return decision

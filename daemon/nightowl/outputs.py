@@ -1,0 +1,86 @@
+"""Writing results safely: a temporary name in the destination folder, fsync, check, rename."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+TMP_MARK = ".nightowl-tmp"
+
+
+class OutputError(Exception):
+    """An output failed its check; nothing was put in place."""
+
+
+def mirror_path(output_root: Path, folder: str, rel_path: str, suffix: str) -> Path:
+    """Where an output of the input at `rel_path` (inside its inbox) goes: the tree is mirrored.
+
+    `suffix` replaces the extension, e.g. ".lossless.json". The result is always
+    inside the output root: a path that would leave it raises ValueError.
+    """
+    rel = Path(rel_path)
+    name = rel.stem + suffix
+    dest = (output_root / folder / rel.parent / name).resolve()
+    root = output_root.resolve()
+    if root not in dest.parents:
+        raise ValueError(f"output path {dest} would leave the output root {root}")
+    return dest
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def clear_stale_temporaries(dest: Path) -> None:
+    """Remove temporary files a killed job left beside `dest`."""
+    if dest.parent.is_dir():
+        for stale in dest.parent.glob(f".{dest.stem}{TMP_MARK}-*{dest.suffix}"):
+            stale.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_output(dest: Path, check: Callable[[Path], None] | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside `dest`; on success fsync it, check it, rename it into place.
+
+    On any error the temporary file is removed and `dest` is left as it was.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # keep the suffix: writers (matplotlib, soundfile) pick the format from it
+    tmp = dest.parent / f".{dest.stem}{TMP_MARK}-{os.getpid()}{dest.suffix}"
+    try:
+        yield tmp
+        with tmp.open("rb+") as fh:
+            os.fsync(fh.fileno())
+        if check is not None:
+            check(tmp)
+        os.replace(tmp, dest)
+        _fsync_dir(dest.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def check_json(path: Path) -> None:
+    try:
+        json.loads(path.read_text())
+    except (ValueError, OSError) as exc:
+        raise OutputError(f"{path.name}: not valid JSON: {exc}") from exc
+
+
+def check_png(path: Path) -> None:
+    with path.open("rb") as fh:
+        head = fh.read(8)
+    if head != b"\x89PNG\r\n\x1a\n" or path.stat().st_size < 100:
+        raise OutputError(f"{path.name}: not a complete PNG image")
+
+
+def write_json(dest: Path, data: Any) -> None:
+    with atomic_output(dest, check_json) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")

@@ -1,0 +1,55 @@
+"""What a pipeline gets to run one job: the input, where outputs go, params, a progress callback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..outputs import clear_stale_temporaries, mirror_path
+
+ProgressFn = Callable[[str, float | None], None]
+
+
+@dataclass
+class JobContext:
+    input: Path
+    rel_path: str  # the input's path inside its inbox; outputs mirror it
+    output_root: Path
+    output_folder: str  # the rule's subfolder of the output root
+    params: dict[str, Any]
+    fingerprint: str
+    device: str = "cpu"
+    progress: ProgressFn = field(default=lambda stage, fraction: None)
+
+    def output_path(self, suffix: str) -> Path:
+        dest = mirror_path(self.output_root, self.output_folder, self.rel_path, suffix)
+        clear_stale_temporaries(dest)
+        return dest
+
+    def already_done(self, report: Path) -> list[str] | None:
+        """The outputs of an earlier run of this same input and params, if all are still there."""
+        try:
+            data = json.loads(report.read_text())
+        except (OSError, ValueError):
+            return None
+        job = data.get("job") or {}
+        if job.get("fingerprint") != self.fingerprint or job.get("params") != self.params:
+            return None
+        outputs = [str(report), *job.get("outputs", [])]
+        return outputs if all(Path(p).exists() for p in outputs) else None
+
+    def job_record(self, pipeline: str, outputs: list[Path]) -> dict[str, Any]:
+        """The block every report carries so a rerun can tell the job is already done."""
+        from .. import __version__
+
+        return {
+            "pipeline": pipeline,
+            "input": str(self.input),
+            "fingerprint": self.fingerprint,
+            "params": self.params,
+            "outputs": [str(p) for p in outputs],
+            "nightowl": __version__,
+        }

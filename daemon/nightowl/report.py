@@ -1,0 +1,128 @@
+"""What `status`, `log` and `explain` print: data first, then text for people."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .config import Settings
+from .intake import facts_from
+from .rules import Rule, decide
+from .schedule import in_window, next_window
+from .store import JOB_STATES, Store
+
+
+def status_data(settings: Settings, now: datetime | None = None) -> dict[str, Any]:
+    now = now or datetime.now().astimezone()
+    store = Store(settings.database)
+    try:
+        counts = store.job_counts()
+        running = [
+            {"job": j.id, "pipeline": j.pipeline, "path": p, "stage": j.stage, "progress": j.progress,
+             "attempt": j.attempts}
+            for j, p in store.jobs_in_state("running", limit=50)
+        ]
+        failures = [
+            {"job": j.id, "pipeline": j.pipeline, "path": p, "error": j.error, "attempts": j.attempts}
+            for j, p in store.jobs_in_state("failed", limit=10)
+        ]
+        files = store.count_files()
+        waiting = store.pending_window_jobs()
+    finally:
+        store.close()
+    start, end = next_window(settings.window, now)
+    return {
+        "jobs": {pipeline: {s: c.get(s, 0) for s in JOB_STATES} for pipeline, c in sorted(counts.items())},
+        "totals": {s: sum(c.get(s, 0) for c in counts.values()) for s in JOB_STATES},
+        "running": running,
+        "failures": failures,
+        "window": {"open": in_window(settings.window, now), "start": start.isoformat(), "end": end.isoformat(),
+                   "waiting_jobs": waiting},
+        "files": files,
+        "models": {},  # no trained models are registered yet
+    }
+
+
+def status_text(data: dict[str, Any]) -> str:
+    lines = []
+    t = data["totals"]
+    lines.append(f"jobs: {t['queued']} queued, {t['running']} running, {t['done']} done, {t['failed']} failed"
+                 f"  ({data['files']} files known)")
+    for pipeline, c in data["jobs"].items():
+        lines.append(f"  {pipeline:<16} " + ", ".join(f"{c[s]} {s}" for s in JOB_STATES))
+    w = data["window"]
+    start = datetime.fromisoformat(w["start"])
+    end = datetime.fromisoformat(w["end"])
+    if w["open"]:
+        lines.append(f"window: open until {end:%H:%M}")
+    else:
+        lines.append(f"window: closed; opens {start:%a %d %b %H:%M} until {end:%H:%M}"
+                     f" ({w['waiting_jobs']} job(s) waiting for it)")
+    if data["running"]:
+        lines.append("running:")
+        for r in data["running"]:
+            pct = "" if r["progress"] is None else f" {100 * r['progress']:.0f}%"
+            lines.append(f"  job {r['job']} {r['pipeline']}: {r['stage']}{pct}  {r['path']}")
+    if data["failures"]:
+        lines.append("recent failures (nightowl retry ID to run again):")
+        for f in data["failures"]:
+            lines.append(f"  job {f['job']} {f['pipeline']} after {f['attempts']} attempt(s): {f['error']}  {f['path']}")
+    lines.append("models: none trained yet (built-in engines in use)")
+    return "\n".join(lines)
+
+
+def format_event(event: dict[str, Any]) -> str:
+    ts = datetime.fromtimestamp(event["ts"]).strftime("%Y-%m-%d %H:%M:%S")
+    where = f"  {event['path']}" if event.get("path") and event["path"] not in event["message"] else ""
+    level = "" if event["level"] == "info" else f"{event['level'].upper()} "
+    return f"{ts} {level}{event['kind']}: {event['message']}{where}"
+
+
+def explain_file(settings: Settings, rules: list[tuple[Rule, str]], path: Path) -> dict[str, Any]:
+    """Classify one file and decide its rule, without touching the database or the queue."""
+    from .classify.analyse import analyse
+
+    path = path.absolute()
+    inbox = settings.inbox_of(path)
+    rel = path.relative_to(inbox.path).as_posix() if inbox else path.name
+    analysis = analyse(path).to_dict()
+    check = analysis["lossless_check"]
+    decision = decide(rules, facts_from(analysis, inbox.name if inbox else "", rel))
+    return {
+        "path": str(path),
+        "class": analysis["file_class"],
+        "confidence": analysis["confidence"],
+        "lossless_check": {k: check.get(k) for k in ("verdict", "source_codec", "cutoff_hz", "confidence")},
+        "rule": decision.rule.name if decision.rule else None,
+        "pipeline": decision.pipeline,
+        "error": analysis["error"],
+        "reasons": analysis["reasons"],
+        "rule_reasons": decision.reasons,
+        "features": check.get("features", {}),
+        "probe": analysis["probe"],
+    }
+
+
+def explain_text(data: dict[str, Any]) -> str:
+    lines = [data["path"]]
+    if data["error"]:
+        lines.append(f"  unreadable: {data['error']}")
+    lines.append(f"  class: {data['class']} (confidence {data['confidence']:.2f})")
+    p = data.get("probe") or {}
+    if p:
+        kbps = f", {p['bitrate'] // 1000} kbps" if p.get("bitrate") else ""
+        bits = f", {p['bit_depth']}-bit" if p.get("bit_depth") else ""
+        lines.append(f"  format: {p['codec']} in {p['container']}, {p['sample_rate']} Hz{bits}, "
+                     f"{p['channels']} ch{kbps}, {p['duration']:.1f} s")
+    c = data["lossless_check"]
+    if c["verdict"] != "not_applicable":
+        cut = f", cutoff {c['cutoff_hz'] / 1000:.1f} kHz" if c.get("cutoff_hz") else ""
+        src = f", source {c['source_codec']}" if c.get("source_codec") else ""
+        lines.append(f"  lossless check: {c['verdict']}{src}{cut} (confidence {c['confidence'] or 0:.2f})")
+    for reason in data["reasons"]:
+        lines.append(f"    - {reason}")
+    for reason in data["rule_reasons"]:
+        lines.append(f"  {reason}")
+    lines.append(f"  pipeline: {data['pipeline'] or 'none'}")
+    return "\n".join(lines)

@@ -1,0 +1,196 @@
+"""`nightowl run`: wires watcher, settler, intake, worker and scheduler; speaks sd_notify; stops gracefully."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from pathlib import Path
+
+from .analyzer import Analyzer
+from .config import Inbox, Settings
+from .devices import use_gpu
+from .eventlog import record
+from .intake import Intake
+from .notify import notify, watchdog_interval
+from .rules import Rule
+from .schedule import in_window, next_window, start_scheduler
+from .store import Store
+from .watch import Settler, Watcher, ignored, reconcile
+
+log = logging.getLogger(__name__)
+
+HEALTH_SECONDS = 5.0
+
+
+class Daemon:
+    def __init__(self, settings: Settings, rules: list[tuple[Rule, str]]) -> None:
+        self.settings = settings
+        self.rules = rules
+        self.stop_requested = threading.Event()
+        self.settler = Settler(settings.settle_seconds)
+        self.analyzer = Analyzer()
+        self.settled: queue.Queue[tuple[Path, Inbox] | None] = queue.Queue()
+        self.gpu = use_gpu(settings.device)
+        from .worker import Worker
+
+        self.worker = Worker(settings, self.gpu)
+        self.watcher = Watcher(settings.inboxes, self._on_path)
+        self._intake_thread = threading.Thread(target=self._intake_loop, name="intake", daemon=True)
+        self._problems: set[str] = set()
+
+    # -- events from watchdog threads ----------------------------------------------
+
+    def _on_path(self, path: Path, inbox: Inbox) -> None:
+        try:
+            rel = path.relative_to(inbox.path).as_posix()
+        except ValueError:
+            return
+        if ignored(rel, self.settings.ignore):
+            return
+        self.settler.touch(path, inbox)
+        self.analyzer.warm_up()
+
+    # -- intake thread -------------------------------------------------------------
+
+    def _intake_loop(self) -> None:
+        store = Store(self.settings.database)
+        intake = Intake(self.settings, store, self.rules, self.analyzer.analyse, self.gpu, self.worker.wake)
+        try:
+            while True:
+                item = self.settled.get()
+                if item is None:
+                    return
+                path, inbox = item
+                try:
+                    intake.handle(path, inbox)
+                except Exception as exc:  # one bad file never stops intake
+                    log.exception("intake failed for %s", path)
+                    record(store, "error", f"intake failed: {exc}", level="error", path=str(path))
+        finally:
+            store.close()
+
+    # -- chores --------------------------------------------------------------------
+
+    def rescan(self) -> None:
+        """Reconcile every inbox with the database: catches anything events missed."""
+        store = Store(self.settings.database)
+        try:
+            for inbox in self.settings.inboxes:
+                result = reconcile(inbox, store.known_files(inbox.name), self.settings.ignore)
+                if result is None:
+                    problem = f"inbox {inbox.name}: {inbox.path} is missing or unreadable; its files are kept as known"
+                    if problem not in self._problems:
+                        record(store, "inbox", problem, level="warning", path=str(inbox.path))
+                        self._problems.add(problem)
+                    continue
+                todo, gone = result
+                for path in todo:
+                    self.settler.touch(path, inbox)
+                if gone:
+                    store.mark_gone(gone)
+                    record(store, "gone", f"inbox {inbox.name}: {len(gone)} known file(s) no longer there")
+        finally:
+            store.close()
+
+    def _window_opened(self) -> None:
+        self._event("window", "overnight window opened")
+        self.worker.wake()
+
+    def _window_closed(self) -> None:
+        self._event("window", "overnight window closed: no new window jobs start until the next one")
+
+    def _event(self, kind: str, message: str, level: str = "info") -> None:
+        store = Store(self.settings.database)
+        try:
+            record(store, kind, message, level=level)
+        finally:
+            store.close()
+
+    # -- health and status -----------------------------------------------------------
+
+    def healthy(self) -> bool:
+        problems = self.watcher.check()  # restarts dead observers, retries missing inboxes
+        for p in problems:
+            if p not in self._problems:
+                self._event("inbox", p, level="warning")
+                self._problems.add(p)
+        return self.watcher.healthy() and self.worker.alive() and self._intake_thread.is_alive()
+
+    def status_line(self, store: Store) -> str:
+        counts = store.job_counts()
+        total = {s: sum(c.get(s, 0) for c in counts.values()) for s in ("queued", "running", "failed")}
+        now = self.worker.clock()
+        if in_window(self.settings.window, now):
+            window = "window open"
+        else:
+            window = f"window opens {next_window(self.settings.window, now)[0]:%a %H:%M}"
+        return (f"{total['queued']} queued, {total['running']} running, {total['failed']} failed; {window};"
+                f" {len(self.settler)} settling")
+
+    # -- run -----------------------------------------------------------------------
+
+    def run(self) -> int:
+        store = Store(self.settings.database)  # migrations run here, before anything else
+        requeued, failed = store.recover_interrupted(self.settings.workers.max_attempts)
+        for job_id in requeued:
+            record(store, "requeued", f"job {job_id}: interrupted by a restart, queued again", job_id=job_id)
+        for job_id in failed:
+            record(store, "failed", f"job {job_id}: interrupted too often, marked failed", level="error", job_id=job_id)
+        for inbox in self.settings.inboxes:
+            if not inbox.poll:
+                inbox.path.mkdir(parents=True, exist_ok=True)
+        self.settings.output.mkdir(parents=True, exist_ok=True)
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop_requested.set())
+
+        for p in self.watcher.start():
+            record(store, "inbox", p, level="warning")
+            self._problems.add(p)
+        self._intake_thread.start()
+        self.worker.start()
+        self.rescan()
+        scheduler = start_scheduler(
+            self.settings.window,
+            on_window_open=self._window_opened,
+            on_window_close=self._window_closed,
+            chores=[(self.rescan, self.settings.rescan_minutes * 60), (self.analyzer.release_if_idle, 30)],
+        )
+        record(store, "daemon", f"nightowl started: watching {len(self.settings.inboxes)} inbox(es),"
+               f" {'GPU' if self.gpu else 'no GPU'}, {len(self.rules)} rule(s)")
+        notify("READY=1")
+        ping = watchdog_interval()
+        last_health = last_ping = 0.0
+        healthy = True
+        try:
+            while not self.stop_requested.is_set():
+                for item in self.settler.due():
+                    self.settled.put(item)
+                now = time.monotonic()
+                if now - last_health >= HEALTH_SECONDS:
+                    healthy = self.healthy()
+                    if not healthy:
+                        log.warning("unhealthy: watchers %s, worker %s, intake %s", self.watcher.healthy(),
+                                    self.worker.alive(), self._intake_thread.is_alive())
+                    notify(f"STATUS={self.status_line(store)}")
+                    last_health = now
+                # WATCHDOG=1 only while observers, worker and intake are well: systemd restarts us otherwise
+                if ping is not None and healthy and now - last_ping >= ping:
+                    notify("WATCHDOG=1")
+                    last_ping = now
+                self.stop_requested.wait(0.2)
+        finally:
+            notify("STOPPING=1")
+            record(store, "daemon", "stopping: no new jobs; running jobs may finish")
+            scheduler.shutdown(wait=False)
+            self.watcher.stop()
+            self.settled.put(None)
+            self._intake_thread.join(timeout=60)
+            self.worker.stop()
+            self.analyzer.close()
+            record(store, "daemon", "nightowl stopped")
+            store.close()
+        return 0

@@ -1,0 +1,456 @@
+"""The SQLite state: schema, migrations and every SQL statement nightowl runs.
+
+Each arrow of the file flow is a row here, not an in-memory queue, so any
+process can die between two steps and the next start carries on from the row.
+One Store per thread (SQLite connections are not shared across threads).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+MIGRATIONS = Migrations("nightowl")
+
+
+@MIGRATIONS()
+def m001_initial(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE files (
+            id INTEGER PRIMARY KEY,
+            path TEXT NOT NULL UNIQUE,
+            inbox TEXT NOT NULL,
+            rel_path TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime REAL NOT NULL,
+            fingerprint TEXT NOT NULL,
+            duplicate_of INTEGER REFERENCES files(id),
+            state TEXT NOT NULL DEFAULT 'new',
+            probe TEXT,
+            class TEXT,
+            confidence REAL,
+            evidence TEXT,
+            error TEXT,
+            first_seen REAL NOT NULL,
+            last_seen REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX files_fingerprint ON files(fingerprint)")
+    db.execute("CREATE INDEX files_inbox ON files(inbox, state)")
+    db.execute(
+        """CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            file_id INTEGER NOT NULL REFERENCES files(id),
+            pipeline TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            params TEXT NOT NULL DEFAULT '{}',
+            output_folder TEXT NOT NULL DEFAULT '',
+            run_when TEXT NOT NULL DEFAULT 'now',
+            device TEXT NOT NULL DEFAULT 'cpu',
+            state TEXT NOT NULL DEFAULT 'queued',
+            priority INTEGER NOT NULL DEFAULT 0,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            not_before REAL NOT NULL DEFAULT 0,
+            lease_until REAL,
+            worker_pid INTEGER,
+            stage TEXT,
+            progress REAL,
+            error TEXT,
+            outputs TEXT,
+            timings TEXT,
+            created REAL NOT NULL,
+            started REAL,
+            finished REAL,
+            UNIQUE (file_id, pipeline, params)
+        )"""
+    )
+    db.execute("CREATE INDEX jobs_claim ON jobs(state, device, run_when, priority DESC, id)")
+    db.execute(
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            level TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            message TEXT NOT NULL,
+            path TEXT,
+            file_id INTEGER,
+            job_id INTEGER,
+            data TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX events_file ON events(file_id)")
+
+
+JOB_STATES = ("queued", "running", "done", "failed")
+
+
+@dataclass(frozen=True)
+class FileRow:
+    id: int
+    path: str
+    inbox: str
+    rel_path: str
+    size: int
+    mtime: float
+    fingerprint: str
+    duplicate_of: int | None
+    state: str
+    probe: dict[str, Any] | None
+    file_class: str | None
+    confidence: float | None
+    evidence: dict[str, Any] | None
+    error: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> FileRow:
+        return cls(
+            id=row["id"],
+            path=row["path"],
+            inbox=row["inbox"],
+            rel_path=row["rel_path"],
+            size=row["size"],
+            mtime=row["mtime"],
+            fingerprint=row["fingerprint"],
+            duplicate_of=row["duplicate_of"],
+            state=row["state"],
+            probe=_loads(row["probe"]),
+            file_class=row["class"],
+            confidence=row["confidence"],
+            evidence=_loads(row["evidence"]),
+            error=row["error"],
+        )
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    file_id: int
+    pipeline: str
+    rule: str
+    params: dict[str, Any]
+    output_folder: str
+    run_when: str
+    device: str
+    state: str
+    attempts: int
+    stage: str | None
+    progress: float | None
+    error: str | None
+    outputs: list[str]
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Job:
+        return cls(
+            id=row["id"],
+            file_id=row["file_id"],
+            pipeline=row["pipeline"],
+            rule=row["rule"],
+            params=json.loads(row["params"] or "{}"),
+            output_folder=row["output_folder"],
+            run_when=row["run_when"],
+            device=row["device"],
+            state=row["state"],
+            attempts=row["attempts"],
+            stage=row["stage"],
+            progress=row["progress"],
+            error=row["error"],
+            outputs=json.loads(row["outputs"] or "[]"),
+        )
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _dumps(value: Any) -> str:
+    # canonical form: the same parameters always give the same text (dedupe key)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+class Store:
+    """All reads and writes of nightowl's state."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=30)
+        self.db = Database(conn)
+        self.db.enable_wal()
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        MIGRATIONS.apply(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- files ---------------------------------------------------------------
+
+    def file(self, file_id: int) -> FileRow | None:
+        rows = list(self.db.query("SELECT * FROM files WHERE id = ?", [file_id]))
+        return FileRow.from_row(rows[0]) if rows else None
+
+    def file_by_path(self, path: str) -> FileRow | None:
+        rows = list(self.db.query("SELECT * FROM files WHERE path = ?", [path]))
+        return FileRow.from_row(rows[0]) if rows else None
+
+    def files_by_fingerprint(self, fingerprint: str) -> list[FileRow]:
+        rows = self.db.query("SELECT * FROM files WHERE fingerprint = ? ORDER BY id", [fingerprint])
+        return [FileRow.from_row(r) for r in rows]
+
+    def add_file(
+        self,
+        *,
+        path: str,
+        inbox: str,
+        rel_path: str,
+        size: int,
+        mtime: float,
+        fingerprint: str,
+        duplicate_of: int | None = None,
+        now: float | None = None,
+    ) -> int:
+        now = time.time() if now is None else now
+        cur = self.db.execute(
+            """INSERT INTO files (path, inbox, rel_path, size, mtime, fingerprint, duplicate_of,
+                                  state, first_seen, last_seen)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [path, inbox, rel_path, size, mtime, fingerprint, duplicate_of,
+             "duplicate" if duplicate_of else "new", now, now],
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def move_file(self, file_id: int, *, path: str, inbox: str, rel_path: str, mtime: float) -> None:
+        """A known file was renamed or moved inside the inboxes."""
+        self.db.execute(
+            "UPDATE files SET path = ?, inbox = ?, rel_path = ?, mtime = ?, last_seen = ?,"
+            " state = CASE WHEN state = 'gone' THEN 'classified' ELSE state END WHERE id = ?",
+            [path, inbox, rel_path, mtime, time.time(), file_id],
+        )
+
+    def replace_file_content(self, file_id: int, *, size: int, mtime: float, fingerprint: str) -> None:
+        """The file at a known path was overwritten with other content: classify it afresh."""
+        self.db.execute(
+            "UPDATE files SET size = ?, mtime = ?, fingerprint = ?, state = 'new', duplicate_of = NULL,"
+            " probe = NULL, class = NULL, confidence = NULL, evidence = NULL, error = NULL,"
+            " last_seen = ? WHERE id = ?",
+            [size, mtime, fingerprint, time.time(), file_id],
+        )
+
+    def touch_file(self, file_id: int, size: int, mtime: float) -> None:
+        self.db.execute(
+            "UPDATE files SET size = ?, mtime = ?, last_seen = ? WHERE id = ?",
+            [size, mtime, time.time(), file_id],
+        )
+
+    def set_classified(
+        self, file_id: int, *, probe: dict[str, Any], file_class: str, confidence: float, evidence: dict[str, Any]
+    ) -> None:
+        self.db.execute(
+            "UPDATE files SET state = 'classified', probe = ?, class = ?, confidence = ?, evidence = ?,"
+            " error = NULL WHERE id = ?",
+            [_dumps(probe), file_class, confidence, _dumps(evidence), file_id],
+        )
+
+    def set_unreadable(self, file_id: int, error: str, probe: dict[str, Any] | None = None) -> None:
+        self.db.execute(
+            "UPDATE files SET state = 'unreadable', error = ?, probe = ?, class = 'unknown' WHERE id = ?",
+            [error, None if probe is None else _dumps(probe), file_id],
+        )
+
+    def mark_gone(self, file_ids: list[int]) -> None:
+        for file_id in file_ids:
+            self.db.execute("UPDATE files SET state = 'gone' WHERE id = ?", [file_id])
+
+    def known_files(self, inbox: str) -> dict[str, tuple[int, int, float, str]]:
+        """path -> (id, size, mtime, state) for every file of an inbox not marked gone."""
+        rows = self.db.query(
+            "SELECT id, path, size, mtime, state FROM files WHERE inbox = ? AND state != 'gone'", [inbox]
+        )
+        return {r["path"]: (r["id"], r["size"], r["mtime"], r["state"]) for r in rows}
+
+    def count_files(self) -> int:
+        return next(self.db.query("SELECT count(*) AS n FROM files"))["n"]
+
+    # -- jobs ----------------------------------------------------------------
+
+    def queue_job(
+        self,
+        *,
+        file_id: int,
+        pipeline: str,
+        rule: str,
+        params: dict[str, Any],
+        output_folder: str,
+        run_when: str,
+        device: str,
+        priority: int = 0,
+    ) -> int | None:
+        """Queue a job; None if the same (file, pipeline, parameters) was queued before."""
+        cur = self.db.execute(
+            """INSERT OR IGNORE INTO jobs (file_id, pipeline, rule, params, output_folder, run_when,
+                                          device, priority, created)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [file_id, pipeline, rule, _dumps(params), output_folder, run_when, device, priority, time.time()],
+        )
+        return cur.lastrowid if cur.rowcount else None
+
+    def job(self, job_id: int) -> Job | None:
+        rows = list(self.db.query("SELECT * FROM jobs WHERE id = ?", [job_id]))
+        return Job.from_row(rows[0]) if rows else None
+
+    def jobs_for_file(self, file_id: int) -> list[Job]:
+        return [Job.from_row(r) for r in self.db.query("SELECT * FROM jobs WHERE file_id = ? ORDER BY id", [file_id])]
+
+    def claim(self, *, devices: list[str], window_open: bool, lease_seconds: float, pid: int,
+              now: float | None = None) -> Job | None:
+        """Atomically take the next runnable job for one of `devices`; None when there is none."""
+        if not devices:
+            return None
+        now = time.time() if now is None else now
+        marks = ",".join("?" for _ in devices)
+        whens = ["now", "window"] if window_open else ["now"]
+        rows = list(
+            self.db.query(
+                f"""UPDATE jobs SET state = 'running', attempts = attempts + 1, started = ?,
+                        lease_until = ?, worker_pid = ?, stage = 'starting', progress = 0, error = NULL
+                    WHERE id = (
+                        SELECT id FROM jobs
+                        WHERE state = 'queued' AND not_before <= ? AND device IN ({marks})
+                          AND run_when IN ({",".join("?" for _ in whens)})
+                        ORDER BY priority DESC, id LIMIT 1)
+                    RETURNING *""",
+                [now, now + lease_seconds, pid, now, *devices, *whens],
+            )
+        )
+        return Job.from_row(rows[0]) if rows else None
+
+    def set_progress(self, job_id: int, stage: str, progress: float | None) -> None:
+        self.db.execute(
+            "UPDATE jobs SET stage = ?, progress = ? WHERE id = ? AND state = 'running'", [stage, progress, job_id]
+        )
+
+    def record_result(self, job_id: int, outputs: list[str], timings: dict[str, float]) -> None:
+        """The job's child reports what it wrote; the daemon then marks the job done."""
+        self.db.execute("UPDATE jobs SET outputs = ?, timings = ? WHERE id = ?", [_dumps(outputs), _dumps(timings), job_id])
+
+    def record_error(self, job_id: int, error: str) -> None:
+        self.db.execute("UPDATE jobs SET error = ? WHERE id = ?", [error, job_id])
+
+    def finish_job(self, job_id: int) -> None:
+        self.db.execute(
+            "UPDATE jobs SET state = 'done', stage = 'done', progress = 1, finished = ?, lease_until = NULL,"
+            " worker_pid = NULL, error = NULL WHERE id = ?",
+            [time.time(), job_id],
+        )
+
+    def fail_job(self, job_id: int, error: str, *, max_attempts: int, backoff_seconds: float) -> str:
+        """Record a failed attempt: requeue with backoff, or mark failed after max_attempts. Returns the new state."""
+        job = self.job(job_id)
+        assert job is not None
+        if job.attempts >= max_attempts:
+            state, not_before = "failed", 0.0
+        else:
+            state, not_before = "queued", time.time() + backoff_seconds * 2 ** (job.attempts - 1)
+        self.db.execute(
+            "UPDATE jobs SET state = ?, error = ?, not_before = ?, finished = ?, lease_until = NULL,"
+            " worker_pid = NULL WHERE id = ?",
+            [state, error, not_before, time.time(), job_id],
+        )
+        return state
+
+    def release_job(self, job_id: int) -> None:
+        """Put a running job back without counting the attempt (a graceful stop ran out of time)."""
+        self.db.execute(
+            "UPDATE jobs SET state = 'queued', attempts = max(attempts - 1, 0), lease_until = NULL,"
+            " worker_pid = NULL, stage = NULL, progress = NULL WHERE id = ? AND state = 'running'",
+            [job_id],
+        )
+
+    def recover_interrupted(self, max_attempts: int) -> tuple[list[int], list[int]]:
+        """Jobs left `running` by a crash: requeue them (the attempt stays counted) or fail them."""
+        requeued, failed = [], []
+        for row in list(self.db.query("SELECT id, attempts FROM jobs WHERE state = 'running'")):
+            if row["attempts"] >= max_attempts:
+                self.db.execute(
+                    "UPDATE jobs SET state = 'failed', error = coalesce(error, 'interrupted ' || attempts ||"
+                    " ' times (daemon stopped or crashed while it ran)'), lease_until = NULL, worker_pid = NULL"
+                    " WHERE id = ?",
+                    [row["id"]],
+                )
+                failed.append(row["id"])
+            else:
+                self.db.execute(
+                    "UPDATE jobs SET state = 'queued', lease_until = NULL, worker_pid = NULL WHERE id = ?",
+                    [row["id"]],
+                )
+                requeued.append(row["id"])
+        return requeued, failed
+
+    def retry_job(self, job_id: int) -> bool:
+        cur = self.db.execute(
+            "UPDATE jobs SET state = 'queued', attempts = 0, not_before = 0, error = NULL, stage = NULL,"
+            " progress = NULL WHERE id = ? AND state IN ('failed', 'done')",
+            [job_id],
+        )
+        return cur.rowcount > 0
+
+    def job_counts(self) -> dict[str, dict[str, int]]:
+        """pipeline -> state -> count."""
+        out: dict[str, dict[str, int]] = {}
+        for r in self.db.query("SELECT pipeline, state, count(*) AS n FROM jobs GROUP BY pipeline, state"):
+            out.setdefault(r["pipeline"], {})[r["state"]] = r["n"]
+        return out
+
+    def jobs_in_state(self, state: str, limit: int = 20) -> list[tuple[Job, str]]:
+        """Jobs in a state with their file's path, most recent first."""
+        rows = self.db.query(
+            "SELECT jobs.*, files.path AS file_path FROM jobs JOIN files ON files.id = jobs.file_id"
+            " WHERE jobs.state = ? ORDER BY coalesce(jobs.finished, jobs.started, jobs.created) DESC LIMIT ?",
+            [state, limit],
+        )
+        return [(Job.from_row(r), r["file_path"]) for r in rows]
+
+    def pending_window_jobs(self) -> int:
+        return next(self.db.query("SELECT count(*) AS n FROM jobs WHERE state = 'queued' AND run_when = 'window'"))["n"]
+
+    # -- events --------------------------------------------------------------
+
+    def add_event(
+        self,
+        kind: str,
+        message: str,
+        *,
+        level: str = "info",
+        path: str | None = None,
+        file_id: int | None = None,
+        job_id: int | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> int:
+        cur = self.db.execute(
+            "INSERT INTO events (ts, level, kind, message, path, file_id, job_id, data)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [time.time(), level, kind, message, path, file_id, job_id, None if data is None else _dumps(data)],
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def events(self, *, after_id: int = 0, limit: int | None = None, file_id: int | None = None) -> Iterator[dict[str, Any]]:
+        where, args = ["id > ?"], [after_id]
+        if file_id is not None:
+            where.append("file_id = ?")
+            args.append(file_id)
+        sql = f"SELECT * FROM events WHERE {' AND '.join(where)} ORDER BY id"
+        if limit is not None:
+            # the last `limit` events, still in order
+            sql = f"SELECT * FROM ({sql} DESC LIMIT {int(limit)}) ORDER BY id"
+        for row in self.db.query(sql, args):
+            row["data"] = _loads(row["data"])
+            yield row

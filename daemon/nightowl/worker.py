@@ -1,0 +1,197 @@
+"""The job loop: claims jobs, runs each in a child process, enforces slots, window, timeouts, retries."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from .config import Settings
+from .eventlog import record
+from .schedule import in_window
+from .store import Job, Store
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _child_setup() -> None:
+    """In the job's child: die with the daemon (no orphan finishing a requeued job), run politely."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
+    os.nice(10)
+
+
+@dataclass
+class Running:
+    job: Job
+    proc: subprocess.Popen[bytes]
+    deadline: float
+    path: str
+
+
+class Worker:
+    """Runs in its own thread with its own database connection."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        gpu_available: bool,
+        clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
+    ) -> None:
+        self.settings = settings
+        self.gpu_available = gpu_available
+        self.clock = clock
+        self.running: dict[int, Running] = {}
+        self.heartbeat = time.monotonic()
+        self._wake = threading.Event()
+        self._draining = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="worker", daemon=True)
+        self.store: Store | None = None
+
+    # -- control from other threads --------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop claiming; running jobs may finish until the stop timeout, then are requeued."""
+        self._draining.set()
+        self._wake.set()
+        self._thread.join()
+
+    def alive(self) -> bool:
+        # healthy: thread running and the loop went round recently
+        return self._thread.is_alive() and time.monotonic() - self.heartbeat < 30
+
+    def window_open(self) -> bool:
+        return in_window(self.settings.window, self.clock())
+
+    # -- the loop ------------------------------------------------------------
+
+    def _loop(self) -> None:
+        self.store = Store(self.settings.database)
+        try:
+            while not self._draining.is_set():
+                self.heartbeat = time.monotonic()
+                try:
+                    self._reap()
+                    self._claim()
+                except Exception:  # keep working: log, back off, go on
+                    log.exception("worker loop error")
+                    time.sleep(2)
+                self._wake.wait(self.settings.workers.poll_seconds)
+                self._wake.clear()
+            self._drain()
+        finally:
+            self.store.close()
+
+    def _free_slots(self) -> list[str]:
+        cpu = sum(1 for r in self.running.values() if r.job.device == "cpu")
+        gpu = sum(1 for r in self.running.values() if r.job.device == "gpu")
+        devices = []
+        if cpu < self.settings.workers.cpu_jobs:
+            devices.append("cpu")
+        if self.gpu_available and gpu < self.settings.workers.gpu_slots:
+            devices.append("gpu")
+        return devices
+
+    def _claim(self) -> None:
+        assert self.store is not None
+        while not self._draining.is_set():
+            devices = self._free_slots()
+            # "inside the window?" is asked again before every claim
+            job = self.store.claim(
+                devices=devices,
+                window_open=self.window_open(),
+                lease_seconds=self.settings.workers.job_timeout_minutes * 60,
+                pid=os.getpid(),
+            )
+            if job is None:
+                return
+            self._spawn(job)
+
+    def _spawn(self, job: Job) -> None:
+        assert self.store is not None
+        file = self.store.file(job.file_id)
+        path = file.path if file else "?"
+        cmd = [sys.executable, "-m", "nightowl.jobrun", str(self.settings.database), str(job.id),
+               str(self.settings.output)]
+        env = dict(os.environ)
+        if job.device == "cpu":
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        proc = subprocess.Popen(cmd, env=env, preexec_fn=_child_setup, start_new_session=True,
+                                stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + self.settings.workers.job_timeout_minutes * 60
+        self.running[job.id] = Running(job, proc, deadline, path)
+        record(self.store, "started", f"job {job.id}: {job.pipeline} started (attempt {job.attempts})",
+               path=path, file_id=job.file_id, job_id=job.id)
+
+    def _reap(self) -> None:
+        assert self.store is not None
+        for job_id, run in list(self.running.items()):
+            code = run.proc.poll()
+            if code is None:
+                if time.monotonic() > run.deadline:
+                    self._kill(run)
+                    self._failed(run, f"timed out after {self.settings.workers.job_timeout_minutes:g} minutes")
+                continue
+            del self.running[job_id]
+            if code == 0:
+                self.store.finish_job(job_id)
+                job = self.store.job(job_id)
+                outputs = ", ".join(Path(p).name for p in (job.outputs if job else []))
+                record(self.store, "done", f"job {job_id}: {run.job.pipeline} done ({outputs})",
+                       path=run.path, file_id=run.job.file_id, job_id=job_id)
+            else:
+                job = self.store.job(job_id)
+                reason = (job.error if job and job.error else None) or f"the job's process exited with code {code}"
+                self._failed(run, reason)
+
+    def _failed(self, run: Running, error: str) -> None:
+        assert self.store is not None
+        self.running.pop(run.job.id, None)
+        w = self.settings.workers
+        state = self.store.fail_job(run.job.id, error, max_attempts=w.max_attempts,
+                                    backoff_seconds=w.retry_backoff_seconds)
+        then = "gave up: marked failed" if state == "failed" else "will retry"
+        record(self.store, "failed" if state == "failed" else "retry", f"job {run.job.id}: {error} ({then})",
+               level="error", path=run.path, file_id=run.job.file_id, job_id=run.job.id)
+
+    @staticmethod
+    def _kill(run: Running) -> None:
+        try:
+            os.killpg(run.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        run.proc.wait()
+
+    def _drain(self) -> None:
+        """Let running jobs finish until the stop timeout; requeue the rest without counting the attempt."""
+        assert self.store is not None
+        deadline = time.monotonic() + self.settings.workers.stop_timeout_seconds
+        while self.running and time.monotonic() < deadline:
+            self._reap()
+            time.sleep(0.2)
+        for run in list(self.running.values()):
+            self._kill(run)
+            self.store.release_job(run.job.id)
+            record(self.store, "requeued", f"job {run.job.id}: stopped at shutdown, will run again",
+                   level="warning", path=run.path, file_id=run.job.file_id, job_id=run.job.id)
+        self.running.clear()

@@ -1,0 +1,84 @@
+"""The fake-lossless check on real music (CC0 sonic-pi samples in tests/data).
+
+Transcodes are made at test time with the same helpers the benchmark corpus uses.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))  # bench/ is not a package on the daemon path
+
+from bench.transcode import Setting, as_flac16, roundtrip, upsample  # noqa: E402
+from nightowl.classify.lossless import LosslessCheck, check_lossless  # noqa: E402
+
+DATA = ROOT / "tests" / "data"
+
+
+def load(name: str) -> tuple[np.ndarray, int]:
+    audio, sr = sf.read(DATA / f"{name}.flac", dtype="float32", always_2d=True)
+    return audio, sr
+
+
+@pytest.mark.parametrize("name", ["loop_tabla", "loop_amen_full", "guit_em9", "ambi_glass_hum"])
+def test_genuine_is_never_called_transcoded(name: str) -> None:
+    audio, sr = load(name)
+    res = check_lossless([audio], sr)
+    assert res.verdict in ("lossless", "inconclusive"), res.reasons
+
+
+def test_full_band_genuine_is_lossless() -> None:
+    audio, sr = load("loop_tabla")
+    res = check_lossless([audio], sr)
+    assert res.verdict == "lossless"
+    assert res.source_codec is None
+
+
+@pytest.mark.parametrize(
+    "setting", [Setting("mp3", "128k"), Setting("aac", "128k"), Setting("opus", "64k"), Setting("vorbis", "q2")],
+    ids=lambda s: s.label,
+)
+def test_transcode_is_detected_with_its_family(setting: Setting) -> None:
+    audio, sr = load("loop_tabla")
+    fake = as_flac16(roundtrip(audio, sr, setting), sr)
+    res = check_lossless([fake], sr)
+    assert res.verdict == "transcoded", res.reasons
+    assert res.source_codec == setting.codec, (res.source_codec, res.reasons)
+    assert res.cutoff_hz is not None and 15000 < res.cutoff_hz < 21000
+    assert 0.5 <= res.confidence <= 1.0
+
+
+def test_upsampled_is_detected() -> None:
+    audio, sr = load("loop_tabla")
+    res = check_lossless([as_flac16(upsample(audio, sr, 22050), sr)], sr)
+    assert res.verdict == "upsampled", res.reasons
+    assert res.cutoff_hz is not None and 9900 < res.cutoff_hz < 11100
+
+
+def test_dull_and_silent_material_is_inconclusive() -> None:
+    audio, sr = load("ambi_glass_hum")  # nothing above ~4 kHz
+    assert check_lossless([audio], sr).verdict == "inconclusive"
+    silence = np.zeros((sr * 3, 2), dtype=np.float32)
+    assert check_lossless([silence], sr).verdict == "inconclusive"
+    assert check_lossless([], sr).verdict == "inconclusive"
+
+
+def test_low_rate_is_not_applicable() -> None:
+    audio, sr = load("loop_tabla")
+    assert check_lossless([audio[::2]], 22050).verdict == "not_applicable"
+
+
+def test_result_is_json_friendly_and_explained() -> None:
+    audio, sr = load("loop_tabla")
+    res = check_lossless([as_flac16(roundtrip(audio, sr, Setting("mp3", "128k")), sr)], sr)
+    d = json.loads(json.dumps(res.to_dict()))
+    assert d["verdict"] == "transcoded" and d["reasons"]
+    assert all(isinstance(v, float) for v in d["features"].values())
+    assert isinstance(res, LosslessCheck)

@@ -1,0 +1,52 @@
+"""Shared fixtures: a temporary nightowl installation (config, inbox, output, state)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
+
+DATA = Path(__file__).parent / "data"
+REPO = Path(__file__).parent.parent
+
+
+def write_config(root: Path, *, settle: float = 1.0, extra: str = "", window: str | None = None) -> Path:
+    """A config.toml for a nightowl living entirely inside `root`."""
+    (root / "inbox").mkdir(exist_ok=True)
+    window = window or 'start = "00:00"\nend = "00:00"'  # start == end: always open
+    text = f"""
+output = "output"
+state_dir = "state"
+rules = ["{REPO / 'rules' / 'default.toml'}"]
+device = "cpu"
+settle_seconds = {settle}
+rescan_minutes = 60
+{extra}
+
+[[inboxes]]
+path = "inbox"
+name = "music"
+
+[window]
+{window}
+
+[workers]
+cpu_jobs = 2
+job_timeout_minutes = 10
+max_attempts = 3
+retry_backoff_seconds = 1
+stop_timeout_seconds = 20
+poll_seconds = 0.3
+"""
+    path = root / "config.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    return write_config(tmp_path)

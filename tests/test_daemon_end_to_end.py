@@ -1,0 +1,216 @@
+"""The daemon as a user runs it: a real process, real inotify, real SQLite, real audio.
+
+Drops a genuine FLAC, a FLAC decoded from a 128 kbps MP3, an MP3, a text file
+named .flac and a slowly copied file into the inbox, checks what nightowl did,
+then kills it with SIGKILL mid-work, restarts it and checks every file ends up
+processed exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from bench.transcode import Setting, encode_bytes, roundtrip
+from conftest import DATA, write_config
+
+pytestmark = pytest.mark.slow
+
+SLOW_COPY_SECONDS = 30.0
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def clip(name: str) -> tuple[np.ndarray, int]:
+    audio, sr = sf.read(DATA / name, dtype="float32", always_2d=True)
+    return audio, sr
+
+
+def write_fake(dest: Path, name: str, gain: float = 1.0) -> None:
+    """A FLAC decoded from a 128 kbps MP3 of a real recording (the classic fake)."""
+    audio, sr = clip(name)
+    sf.write(dest, roundtrip(audio * gain, sr, Setting("mp3", "128k")), sr, subtype="PCM_16")
+
+
+class Daemon:
+    def __init__(self, config: Path, notify_socket: Path) -> None:
+        env = dict(os.environ, NOTIFY_SOCKET=str(notify_socket), PYTHONUNBUFFERED="1")
+        self.log = (config.parent / "daemon.log").open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "nightowl", "--config", str(config), "run"],
+                                     env=env, stdout=self.log, stderr=subprocess.STDOUT)
+
+
+class Notifications:
+    def __init__(self, path: Path) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self.messages: list[str] = []
+
+    def wait_for(self, text: str, timeout: float = 30) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if any(text in m for m in self.messages):
+                return
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except TimeoutError:
+                pass
+        raise AssertionError(f"no {text!r} notification; got {self.messages}")
+
+
+def query(db: Path, sql: str, *args: Any) -> list[dict[str, Any]]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(sql, args)]
+    finally:
+        conn.close()
+
+
+def wait_until(pred, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            if pred():
+                return
+        except sqlite3.OperationalError:
+            pass  # database not created yet
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def slow_copy(src: Path, dest: Path, seconds: float, done: dict[str, float]) -> None:
+    data = src.read_bytes()
+    chunks = 60
+    step = len(data) // chunks + 1
+    with dest.open("wb") as fh:
+        for i in range(chunks):
+            fh.write(data[i * step:(i + 1) * step])
+            fh.flush()
+            time.sleep(seconds / chunks)
+    done["end"] = time.time()
+
+
+def test_daemon_end_to_end(tmp_path: Path) -> None:
+    config = write_config(tmp_path, settle=2.0)
+    inbox, output, db = tmp_path / "inbox", tmp_path / "output", tmp_path / "state" / "nightowl.db"
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    genuine = DATA / "loop_amen_full.flac"
+    write_fake(staging / "fake-mp3-128.flac", "guit_em9.flac")
+    write_fake(staging / "slow.flac", "loop_tabla.flac")
+    audio, sr = clip("guit_em9.flac")
+    (staging / "song.mp3").write_bytes(encode_bytes(audio, sr, Setting("mp3", "192k"))[0])
+    (staging / "notes.flac").write_text("this is not audio, just a text file with the wrong name\n")
+
+    notes = Notifications(tmp_path / "notify.sock")
+    daemon = Daemon(config, tmp_path / "notify.sock")
+    try:
+        notes.wait_for("READY=1")
+        # drop the files: cp of a genuine file, mv from outside, a temp-then-rename, a slow copy
+        (inbox / "Band" / "Album").mkdir(parents=True)
+        shutil.copy(genuine, inbox / "Band" / "Album" / "01 genuine.flac")
+        os.rename(staging / "fake-mp3-128.flac", inbox / "Band" / "Album" / "02 fake.flac")
+        shutil.copy(staging / "song.mp3", inbox / "song.mp3.part")
+        os.rename(inbox / "song.mp3.part", inbox / "song.mp3")
+        shutil.copy(staging / "notes.flac", inbox / "notes.flac")
+        copy_done: dict[str, float] = {}
+        copier = threading.Thread(target=slow_copy,
+                                  args=(staging / "slow.flac", inbox / "slow.flac", SLOW_COPY_SECONDS, copy_done))
+        copier.start()
+        inputs = {p: sha(p) for p in inbox.rglob("*") if p.is_file() and p.name != "slow.flac"}
+
+        def classified(n: int) -> bool:
+            return len(query(db, "SELECT id FROM files WHERE state IN ('classified', 'unreadable')")) >= n
+
+        wait_until(lambda: classified(4), 60, "the first four files to be classified")
+        copier.join()
+        wait_until(lambda: classified(5), 30, "the slowly copied file")
+        wait_until(lambda: query(db, "SELECT count(*) AS n FROM jobs WHERE state = 'done'")[0]["n"] >= 2, 60,
+                   "both fake-lossless reports")
+
+        files = {Path(r["path"]).name: r for r in query(db, "SELECT * FROM files")}
+        assert files["01 genuine.flac"]["class"] == "lossless_music"
+        assert files["02 fake.flac"]["class"] == "fake_lossless"
+        assert json.loads(files["02 fake.flac"]["evidence"])["lossless_check"]["source_codec"] == "mp3"
+        assert files["song.mp3"]["class"] == "lossy_music"
+        assert files["notes.flac"]["state"] == "unreadable"
+        assert files["slow.flac"]["class"] == "fake_lossless"
+
+        events = query(db, "SELECT * FROM events ORDER BY id")
+        by_file: dict[str, list[str]] = {}
+        for e in events:
+            if e["path"]:
+                by_file.setdefault(Path(e["path"]).name, []).append(e["kind"])
+        assert by_file["02 fake.flac"] == ["new", "classified", "queued", "started", "done"]
+        assert by_file["01 genuine.flac"] == ["new", "classified", "routed"]
+        assert by_file["notes.flac"] == ["new", "unreadable"]
+        assert "song.mp3.part" not in by_file  # ignored pattern, then renamed
+        # the slow copy was taken in exactly once, after the copy ended
+        assert by_file["slow.flac"].count("classified") == 1
+        slow_classified = next(e for e in events if e["kind"] == "classified" and e["path"].endswith("slow.flac"))
+        assert slow_classified["ts"] >= copy_done["end"]
+
+        report = output / "lossless-check" / "Band" / "Album" / "02 fake.lossless.json"
+        image = output / "lossless-check" / "Band" / "Album" / "02 fake.spectrogram.png"
+        data = json.loads(report.read_text())
+        assert data["verdict"] == "transcoded" and data["source_codec"] == "mp3"
+        assert 14000 < data["cutoff_hz"] < 18000
+        assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (output / "lossless-check" / "slow.lossless.json").exists()
+        assert not (output / "lossless-check" / "Band" / "Album" / "01 genuine.lossless.json").exists()
+
+        # -- SIGKILL in the middle of work, then a restart ---------------------------------
+        batch = inbox / "batch"
+        batch.mkdir()
+        for i, name in enumerate(["guit_em9.flac", "loop_tabla.flac", "loop_amen_full.flac"] * 2):
+            write_fake(batch / f"{i:02d}.flac", name, gain=0.9 - 0.1 * i)
+        inputs.update({p: sha(p) for p in batch.iterdir()})
+        wait_until(lambda: query(db, "SELECT count(*) AS n FROM jobs WHERE state = 'running'")[0]["n"] >= 1, 60,
+                   "a job to be running")
+        daemon.proc.send_signal(signal.SIGKILL)
+        daemon.proc.wait(10)
+
+        notes.messages.clear()
+        daemon = Daemon(config, tmp_path / "notify.sock")
+        notes.wait_for("READY=1")
+        wait_until(lambda: query(db, "SELECT count(*) AS n FROM jobs WHERE state = 'done'")[0]["n"] == 8, 120,
+                   "all eight fake-lossless jobs to be done")
+        time.sleep(1.0)
+        jobs = query(db, "SELECT file_id, state FROM jobs")
+        assert len(jobs) == 8 and len({j["file_id"] for j in jobs}) == 8  # one job per file, no duplicates
+        assert all(j["state"] == "done" for j in jobs)
+        for i in range(6):
+            assert (output / "lossless-check" / "batch" / f"{i:02d}.lossless.json").exists()
+        leftovers = [p for p in output.rglob("*") if ".nightowl-tmp" in p.name]
+        assert leftovers == []
+        assert any(e["kind"] == "requeued" for e in query(db, "SELECT kind FROM events"))
+        # the inputs were never touched
+        assert {p: sha(p) for p in inputs} == inputs
+
+        # graceful stop: SIGTERM, STOPPING=1, exit 0
+        daemon.proc.send_signal(signal.SIGTERM)
+        notes.wait_for("STOPPING=1")
+        assert daemon.proc.wait(60) == 0
+    finally:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+        print((tmp_path / "daemon.log").read_text()[-5000:])

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from nightowl.store import MIGRATIONS, Store
+
+
+def _file(store: Store, name: str = "a.flac", fp: str = "f1") -> int:
+    return store.add_file(path=f"/in/{name}", inbox="music", rel_path=name, size=10, mtime=1.0, fingerprint=fp)
+
+
+def _job(store: Store, file_id: int, **kw: object) -> int | None:
+    args = dict(file_id=file_id, pipeline="lossless_check", rule="r", params={"a": 1}, output_folder="x",
+                run_when="now", device="cpu")
+    args.update(kw)
+    return store.queue_job(**args)  # type: ignore[arg-type]
+
+
+def test_database_is_wal_and_migrated(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    assert store.db.journal_mode == "wal"
+    assert {"files", "jobs", "events"} <= set(store.db.table_names())
+    assert [m.name for m in MIGRATIONS.applied(store.db)] == ["m001_initial"]
+
+
+def test_an_older_database_is_upgraded_on_open(tmp_path: Path) -> None:
+    db = Database(sqlite3.connect(str(tmp_path / "s.db")))
+    MIGRATIONS.ensure_migrations_table(db)  # a database from before any migration ran
+    db.close()
+    store = Store(tmp_path / "s.db")
+    assert MIGRATIONS.pending(store.db) == []
+    assert "jobs" in store.db.table_names()
+
+
+def test_same_file_pipeline_and_params_is_never_queued_twice(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    f = _file(store)
+    assert _job(store, f) is not None
+    assert _job(store, f) is None
+    assert _job(store, f, params={"a": 2}) is not None
+
+
+def test_claim_is_atomic_across_threads(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    for i in range(300):
+        _job(store, _file(store, f"{i}.flac", f"fp{i}"))
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def claimer() -> None:
+        s = Store(tmp_path / "s.db")
+        while (job := s.claim(devices=["cpu"], window_open=True, lease_seconds=60, pid=1)) is not None:
+            with lock:
+                claimed.append(job.id)
+        s.close()
+
+    threads = [threading.Thread(target=claimer) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(claimed) == 300 == len(set(claimed))
+
+
+def test_window_jobs_are_claimed_only_when_the_window_is_open(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    _job(store, _file(store), run_when="window")
+    assert store.claim(devices=["cpu"], window_open=False, lease_seconds=60, pid=1) is None
+    assert store.claim(devices=["cpu"], window_open=True, lease_seconds=60, pid=1) is not None
+
+
+def test_gpu_jobs_need_a_gpu_slot(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    _job(store, _file(store), device="gpu")
+    assert store.claim(devices=["cpu"], window_open=True, lease_seconds=60, pid=1) is None
+    assert store.claim(devices=["gpu"], window_open=True, lease_seconds=60, pid=1) is not None
+
+
+def test_crashed_running_jobs_are_requeued_then_failed_after_max_attempts(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    job_id = _job(store, _file(store))
+    for attempt in (1, 2):
+        job = store.claim(devices=["cpu"], window_open=True, lease_seconds=60, pid=1)
+        assert job is not None and job.attempts == attempt
+        assert store.recover_interrupted(max_attempts=3) == ([job_id], [])
+    store.claim(devices=["cpu"], window_open=True, lease_seconds=60, pid=1)
+    assert store.recover_interrupted(max_attempts=3) == ([], [job_id])
+    job = store.job(job_id)  # type: ignore[arg-type]
+    assert job is not None and job.state == "failed" and "interrupted 3 times" in (job.error or "")
+
+
+def test_failed_attempts_back_off_then_fail_with_the_last_error(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    job_id = _job(store, _file(store))
+    assert job_id is not None
+    store.claim(devices=["cpu"], window_open=True, lease_seconds=60, pid=1)
+    assert store.fail_job(job_id, "boom 1", max_attempts=2, backoff_seconds=3600) == "queued"
+    # backing off: not claimable yet
+    assert store.claim(devices=["cpu"], window_open=True, lease_seconds=60, pid=1) is None
+    store.claim(devices=["cpu"], window_open=True, lease_seconds=60, pid=1, now=9e12)
+    assert store.fail_job(job_id, "boom 2", max_attempts=2, backoff_seconds=3600) == "failed"
+    failed = store.jobs_in_state("failed")
+    assert failed[0][0].error == "boom 2"
+    assert store.retry_job(job_id) and store.job(job_id).state == "queued"  # type: ignore[union-attr]
+
+
+def test_events_keep_order_and_limit_returns_the_latest(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    for i in range(10):
+        store.add_event("k", f"m{i}")
+    assert [e["message"] for e in store.events(limit=3)] == ["m7", "m8", "m9"]
+    assert [e["message"] for e in store.events(after_id=8)] == ["m8", "m9"]
