@@ -52,6 +52,11 @@ def spectrum_frames(
     return freqs, (10.0 * np.log10(power + 1e-20)).astype(np.float32)
 
 
+def power_mean_db(db: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Mean in the power domain, in dB (what a long-term spectrum averages)."""
+    return 10.0 * np.log10(np.mean(10.0 ** (np.asarray(db, dtype=np.float64) / 10.0), axis=axis) + 1e-20)
+
+
 def smooth(db: np.ndarray, bins: int) -> np.ndarray:
     """Moving average along the last axis (in the power domain, returned in dB)."""
     if bins <= 1:

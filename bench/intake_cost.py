@@ -1,0 +1,254 @@
+"""Intake cost per file as a fraction of a full decode of the same file.
+
+    python bench/intake_cost.py [--reps N] [--out FILE] [--quick]
+
+"Intake" is what the daemon does for each settled file: `nightowl.intake.fingerprint`
+(in the daemon process) plus `nightowl.classify.analyse.analyse` (in the analysis child:
+probe, then for lossless files the fake-lossless check on decoded excerpts, then the
+class decision). `analyse` probes the file itself, so the intake total is
+fingerprint + analyse; the probe is also timed on its own and shown as a component.
+The reference is `nightowl.audio.decode.decode(path)` of the whole file.
+
+Test files are built in a temporary folder from real audio: the genuine corpus
+renders (bench/corpus/genuine, when built) or the clips in tests/data, joined with
+1 s crossfades and looped to 3, 5 and 10 minutes, written as 16-bit 44.1 kHz stereo
+FLAC; plus a 5-minute FLAC decoded from a 128 kbps MP3 (a fake lossless file), a
+5-minute MP3 (only probed: the check does not apply to lossy codecs), and short
+real files (the tests/data clips, a 30 s render) for information.
+
+Everything runs in this one process, imports and codecs warmed up first. For each
+file the intake and the full decode alternate, `--reps` times each (default 5), and
+the medians of CPU time (time.process_time) and wall time (time.perf_counter) are
+compared. Files are read from the page cache after the first repetition, for both.
+Target: intake CPU <= 0.25 x full-decode CPU for files of 3 minutes and more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "daemon"))
+
+from bench.transcode import Setting, encode_bytes, roundtrip  # noqa: E402
+from nightowl.audio.decode import decode, decode_excerpts  # noqa: E402
+from nightowl.audio.probe import probe  # noqa: E402
+from nightowl.classify.analyse import EXCERPT_SECONDS, EXCERPTS, analyse  # noqa: E402
+from nightowl.intake import fingerprint  # noqa: E402
+
+SR = 44100
+CROSSFADE = 1.0
+TARGET_RATIO = 0.25
+LONG_SECONDS = 180.0
+DATA = REPO / "tests" / "data"
+CORPUS = BENCH / "corpus"
+
+
+def _stereo(audio: np.ndarray) -> np.ndarray:
+    return np.repeat(audio, 2, axis=1) if audio.shape[1] == 1 else audio[:, :2]
+
+
+def real_sources() -> tuple[list[np.ndarray], str]:
+    """Genuine 44.1 kHz recordings/renders to build long files from (corpus first, tests/data otherwise)."""
+    paths: list[Path] = []
+    origin = "tests/data"
+    manifest = CORPUS / "manifest.json"
+    if manifest.exists():
+        recs = json.loads(manifest.read_text())["files"]
+        renders = [r for r in recs if r["truth"] == "lossless" and r["path"].startswith("genuine/")
+                   and r["duration"] >= 20 and r["sample_rate"] == SR
+                   and (CORPUS / r["path"]).exists()]
+        # the full-length render first; skip its 30 s clip, which the full one contains
+        renders.sort(key=lambda r: -r["duration"])
+        full = {r["source"] for r in renders if r["path"].endswith("_full.flac")}
+        paths = [CORPUS / r["path"] for r in renders
+                 if r["path"].endswith("_full.flac") or r["source"] not in full]
+        origin = "bench/corpus/genuine (MIDI renders)"
+    if not paths:
+        paths = sorted(DATA.glob("*.flac"))
+    out = []
+    for p in paths:
+        audio, sr = sf.read(p, dtype="float32", always_2d=True)
+        if sr == SR:
+            out.append(_stereo(audio))
+    return out, origin
+
+
+def join(sources: list[np.ndarray], seconds: float, offset: int = 0) -> np.ndarray:
+    """Loop the sources in order (starting at `offset`), 1 s linear crossfades, cut to `seconds`."""
+    n = int(seconds * SR)
+    fade = int(CROSSFADE * SR)
+    ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)[:, None]
+    out = np.zeros((0, 2), dtype=np.float32)
+    i = offset
+    while len(out) < n:
+        nxt = sources[i % len(sources)]
+        i += 1
+        if len(out) >= fade and len(nxt) > 2 * fade:
+            mixed = out[-fade:] * (1 - ramp) + nxt[:fade] * ramp
+            out = np.concatenate([out[:-fade], mixed, nxt[fade:]])
+        else:
+            out = np.concatenate([out, nxt])
+    return np.clip(out[:n], -1.0, 1.0)
+
+
+def build_files(folder: Path, quick: bool) -> list[dict]:
+    sources, origin = real_sources()
+    files: list[dict] = []
+
+    def flac(name: str, audio: np.ndarray, kind: str) -> None:
+        path = folder / f"{name}.flac"
+        sf.write(path, audio, SR, format="FLAC", subtype="PCM_16")
+        files.append({"name": path.name, "path": path, "kind": kind, "built_from": origin})
+
+    lengths = (3, 5) if quick else (3, 5, 10)
+    for k, minutes in enumerate(lengths):
+        flac(f"genuine_{minutes}min", join(sources, minutes * 60, offset=k), "genuine FLAC")
+    five = join(sources, 300, offset=1)
+    flac("fake_mp3-128k_5min", roundtrip(five, SR, Setting("mp3", "128k")), "FLAC from 128k MP3")
+    data, ext = encode_bytes(five, SR, Setting("mp3", "192k"))
+    mp3 = folder / f"lossy_5min.{ext}"
+    mp3.write_bytes(data)
+    files.append({"name": mp3.name, "path": mp3, "kind": "MP3 192k (probe only)", "built_from": origin})
+    # short real files, for information
+    for p in sorted(DATA.glob("*.flac"))[:2]:
+        files.append({"name": p.name, "path": p, "kind": "short genuine FLAC (tests/data)", "built_from": "tests/data"})
+    if (CORPUS / "genuine" / "relax_song.flac").exists():
+        p = CORPUS / "genuine" / "relax_song.flac"
+        files.append({"name": p.name, "path": p, "kind": "30 s genuine FLAC (corpus)", "built_from": "bench/corpus"})
+    return files
+
+
+def intake_once(path: Path) -> dict:
+    """What the daemon does per file: fingerprint (daemon) + analyse (child; probes, checks, decides)."""
+    fingerprint(path)
+    return analyse(path).to_dict()
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, float]:
+    c0, w0 = time.process_time(), time.perf_counter()
+    fn()
+    return time.process_time() - c0, time.perf_counter() - w0
+
+
+def measure(path: Path, reps: int) -> dict:
+    keys = ("intake", "decode", "fingerprint", "probe", "excerpts")
+    samples: dict[str, list[tuple[float, float]]] = {k: [] for k in keys}
+    result: dict = {}
+    info = probe(path)
+    for _ in range(reps):
+        # alternate so drifts (thermal, other load) hit both sides alike
+        samples["decode"].append(timed(lambda: decode(path)))
+        samples["intake"].append(timed(lambda: result.update(intake_once(path))))
+        samples["fingerprint"].append(timed(lambda: fingerprint(path)))
+        samples["probe"].append(timed(lambda: probe(path)))
+        # the check's input, decoded the way analyse() does it (lossless files only)
+        samples["excerpts"].append(timed(lambda: decode_excerpts(path, info.duration, count=EXCERPTS,
+                                                                 length=EXCERPT_SECONDS))
+                                   if info.lossless else (0.0, 0.0))
+
+    def med(key: str, i: int) -> float:
+        return statistics.median(s[i] for s in samples[key])
+
+    probed = result.get("probe") or {}
+    check = result.get("lossless_check") or {}
+    out = {
+        "duration_s": probed.get("duration"),
+        "codec": probed.get("codec"),
+        "size_bytes": path.stat().st_size,
+        "class": result.get("file_class"),
+        "verdict": check.get("verdict"),
+        "source_codec": check.get("source_codec"),
+    }
+    for key in samples:
+        out[f"{key}_cpu_s"] = round(med(key, 0), 5)
+        out[f"{key}_wall_s"] = round(med(key, 1), 5)
+    # what is left of analyse once probe and excerpt decoding are taken out: the check + decision
+    out["check_cpu_s"] = round(max(out["intake_cpu_s"] - out["fingerprint_cpu_s"] - out["probe_cpu_s"]
+                                   - out["excerpts_cpu_s"], 0.0), 5)
+    out["ratio_cpu"] = round(out["intake_cpu_s"] / out["decode_cpu_s"], 4) if out["decode_cpu_s"] else None
+    out["ratio_wall"] = round(out["intake_wall_s"] / out["decode_wall_s"], 4) if out["decode_wall_s"] else None
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--reps", type=int, default=5, help="repetitions per file (median), at least 3")
+    ap.add_argument("--out", type=Path, default=BENCH / "results" / "intake_cost.json")
+    ap.add_argument("--quick", action="store_true", help="skip the 10-minute file")
+    args = ap.parse_args(argv)
+    reps = max(3, args.reps)
+
+    with tempfile.TemporaryDirectory(prefix="nightowl-intake-cost-") as tmp:
+        t0 = time.perf_counter()
+        files = build_files(Path(tmp), args.quick)
+        build_s = time.perf_counter() - t0
+        # warm up: imports are done above; this loads codecs, numpy/scipy paths, caches
+        for f in files[:1] + files[-1:]:
+            intake_once(f["path"])
+            decode(f["path"])
+        rows = []
+        for f in files:
+            m = measure(f["path"], reps)
+            rows.append({"file": f["name"], "kind": f["kind"], "built_from": f["built_from"], **m})
+
+    long_rows = [r for r in rows if (r["duration_s"] or 0) >= LONG_SECONDS]
+    checked_long = [r for r in long_rows if r["verdict"] != "not_applicable"]
+    max_cpu = max((r["ratio_cpu"] for r in long_rows), default=None)
+    max_wall = max((r["ratio_wall"] for r in long_rows), default=None)
+
+    hdr = (f"{'file':26} {'dur s':>6} {'codec':>5} {'verdict':>13} {'fp ms':>6} {'probe ms':>8} "
+           f"{'excerpts':>8} {'check':>6} {'intake cpu':>10} {'decode cpu':>10} {'ratio cpu':>9} {'intake wall':>11} {'decode wall':>11} "
+           f"{'ratio wall':>10}")
+    print(f"intake cost vs full decode, median of {reps}; CPU seconds unless noted")
+    print("intake = fingerprint + analyse(probe + excerpt decode + check); check = intake - fp - probe - excerpts")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        print(f"{r['file'][:26]:26} {r['duration_s'] or 0:6.1f} {r['codec'] or '-':>5} {r['verdict'] or '-':>13} "
+              f"{r['fingerprint_cpu_s'] * 1000:6.1f} {r['probe_cpu_s'] * 1000:8.1f} "
+              f"{r['excerpts_cpu_s']:8.4f} {r['check_cpu_s']:6.3f} {r['intake_cpu_s']:10.4f} {r['decode_cpu_s']:10.4f} {r['ratio_cpu']:9.3f} "
+              f"{r['intake_wall_s']:11.4f} {r['decode_wall_s']:11.4f} {r['ratio_wall']:10.3f}")
+    print("-" * len(hdr))
+    verdict = "PASS" if max_cpu is not None and max_cpu <= TARGET_RATIO else "FAIL"
+    print(f"max ratio for files >= {LONG_SECONDS / 60:.0f} min: cpu {max_cpu:.3f}, wall {max_wall:.3f}"
+          f" (target <= {TARGET_RATIO}): {verdict}")
+    if checked_long:
+        print(f"max ratio for lossless files >= 3 min (check runs): cpu "
+              f"{max(r['ratio_cpu'] for r in checked_long):.3f}")
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
+        "benchmark": "intake_cost",
+        "measured": "fingerprint + analyse (probe + lossless check + decision) vs decode() of the whole file",
+        "repetitions": reps,
+        "statistic": "median",
+        "target_ratio": TARGET_RATIO,
+        "long_file_min_seconds": LONG_SECONDS,
+        "max_ratio_cpu_long": max_cpu,
+        "max_ratio_wall_long": max_wall,
+        "pass": verdict == "PASS",
+        "build_seconds": round(build_s, 1),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "files": rows,
+    }, indent=2))
+    print(f"wrote {args.out.relative_to(REPO) if args.out.is_relative_to(REPO) else args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
