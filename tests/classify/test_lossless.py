@@ -6,18 +6,16 @@ Transcodes are made at test time with the same helpers the benchmark corpus uses
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))  # bench/ is not a package on the daemon path
+from bench.transcode import Setting, as_flac16, roundtrip, upsample
+from nightowl.classify.lossless import LosslessCheck, check_lossless
 
-from bench.transcode import Setting, as_flac16, roundtrip, upsample  # noqa: E402
-from nightowl.classify.lossless import LosslessCheck, check_lossless  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 DATA = ROOT / "tests" / "data"
 
@@ -45,14 +43,23 @@ def test_full_band_genuine_is_lossless() -> None:
     "setting", [Setting("mp3", "128k"), Setting("aac", "128k"), Setting("opus", "64k"), Setting("vorbis", "q2")],
     ids=lambda s: s.label,
 )
-def test_transcode_is_detected_with_its_family(setting: Setting) -> None:
+def test_transcode_is_detected(setting: Setting) -> None:
     audio, sr = load("loop_tabla")
     fake = as_flac16(roundtrip(audio, sr, setting), sr)
     res = check_lossless([fake], sr)
     assert res.verdict == "transcoded", res.reasons
-    assert res.source_codec == setting.codec, (res.source_codec, res.reasons)
     assert res.cutoff_hz is not None and 15000 < res.cutoff_hz < 21000
-    assert 0.5 <= res.confidence <= 1.0
+    assert 0.6 <= res.confidence <= 1.0
+
+
+# MP3's and Opus's marks are distinct; AAC and Vorbis share cutoffs with MP3 settings and
+# are named as a best guess (see the accuracy bench), so only these two are pinned here
+@pytest.mark.parametrize("setting", [Setting("mp3", "96k"), Setting("mp3", "128k"), Setting("opus", "64k"),
+                                     Setting("opus", "96k")], ids=lambda s: s.label)
+def test_mp3_and_opus_are_named(setting: Setting) -> None:
+    audio, sr = load("loop_tabla")
+    res = check_lossless([as_flac16(roundtrip(audio, sr, setting), sr)], sr)
+    assert res.source_codec == setting.codec, (res.source_codec, res.reasons)
 
 
 def test_upsampled_is_detected() -> None:
