@@ -6,8 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 # systemd-python builds against libsystemd; systemd-analyze checks the unit in the tests
 SYSTEM_PACKAGES := gcc pkg-config libsystemd-dev systemd
+# the benchmark corpus renders MIDI files
+BENCH_PACKAGES := fluidsynth fluid-soundfont-gm
 
-.PHONY: run test setup system-packages bench clean
+.PHONY: run test setup system-packages bench-packages packages bench clean
 
 run: setup
 	$(BIN)/nightowl --config config.toml run
@@ -18,7 +20,13 @@ test: setup
 setup: $(VENV)/.installed
 
 system-packages:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@$(MAKE) --no-print-directory packages PACKAGES="$(SYSTEM_PACKAGES)"
+
+bench-packages:
+	@$(MAKE) --no-print-directory packages PACKAGES="$(BENCH_PACKAGES)"
+
+packages:
+	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing system packages:$$missing"; \
@@ -34,7 +42,7 @@ $(VENV)/.installed: pyproject.toml | system-packages
 	$(BIN)/pip install -q -e '.[systemd,test]'
 	touch $@
 
-bench: setup
+bench: setup bench-packages
 	$(BIN)/python bench/corpus.py
 	$(BIN)/python bench/lossless_accuracy.py
 	$(BIN)/python bench/intake_cost.py

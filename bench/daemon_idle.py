@@ -232,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(1.0)
             all_done = time.time()
             by_state = {r["state"]: r["n"] for r in query(db, "SELECT state, count(*) AS n FROM files GROUP BY state")}
-            by_class = {str(r["class"]): r["n"] for r in query(db, "SELECT class, count(*) AS n FROM files GROUP BY class")}
+            by_class = {str(r["class"]): r["n"]
+                        for r in query(db, "SELECT class, count(*) AS n FROM files GROUP BY class")}
             jobs = {r["state"]: r["n"] for r in query(db, "SELECT state, count(*) AS n FROM jobs GROUP BY state")}
             first_new = one(db, "SELECT min(ts) FROM events WHERE kind = 'new'")
             last_done = one(db, "SELECT max(ts) FROM events WHERE kind IN ('classified', 'unreadable', 'duplicate')")

@@ -151,8 +151,8 @@ def run_one(settle: float, files: list[Path], gap: float) -> dict[str, Any]:
         proc = start_daemon(config)
         rows = []
         try:
-            wait_for(lambda: query(db, "SELECT id FROM events WHERE kind = 'daemon' AND message LIKE 'nightowl started%'"),
-                     60, "the daemon to start")
+            started = "SELECT id FROM events WHERE kind = 'daemon' AND message LIKE 'nightowl started%'"
+            wait_for(lambda: query(db, started), 60, "the daemon to start")
             time.sleep(1.0)
             for k, src in enumerate(files):
                 dest = inbox / src.name

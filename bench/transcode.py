@@ -4,7 +4,7 @@ Every function works on float32 arrays shaped (frames, channels) and returns the
 decoded-back audio at the *source* sample rate, so the result can be written as
 FLAC and looks exactly like a "fake lossless" file found in the wild.
 
-Encoders (see /work/shared/CORPUS.md): PyAV's bundled FFmpeg for MP3 (libmp3lame),
+Encoders: PyAV's bundled FFmpeg for MP3 (libmp3lame),
 AAC (FFmpeg's native encoder) and Opus (libopus); libsndfile (soundfile) for
 Ogg Vorbis, because PyAV has no libvorbis and its native vorbis encoder is broken.
 """

@@ -115,8 +115,8 @@ def test_daemon_end_to_end(tmp_path: Path) -> None:
     staging = tmp_path / "staging"
     staging.mkdir()
     genuine = DATA / "loop_amen_full.flac"
-    write_fake(staging / "fake-mp3-128.flac", "guit_em9.flac")
-    write_fake(staging / "slow.flac", "loop_tabla.flac")
+    write_fake(staging / "fake-mp3-128.flac", "loop_tabla.flac")
+    write_fake(staging / "slow.flac", "loop_amen_full.flac")
     audio, sr = clip("guit_em9.flac")
     (staging / "song.mp3").write_bytes(encode_bytes(audio, sr, Setting("mp3", "192k"))[0])
     (staging / "notes.flac").write_text("this is not audio, just a text file with the wrong name\n")
@@ -181,7 +181,7 @@ def test_daemon_end_to_end(tmp_path: Path) -> None:
         # -- SIGKILL in the middle of work, then a restart ---------------------------------
         batch = inbox / "batch"
         batch.mkdir()
-        for i, name in enumerate(["guit_em9.flac", "loop_tabla.flac", "loop_amen_full.flac"] * 2):
+        for i, name in enumerate(["loop_tabla.flac", "loop_amen_full.flac"] * 3):
             write_fake(batch / f"{i:02d}.flac", name, gain=0.9 - 0.1 * i)
         inputs.update({p: sha(p) for p in batch.iterdir()})
         wait_until(lambda: query(db, "SELECT count(*) AS n FROM jobs WHERE state = 'running'")[0]["n"] >= 1, 60,

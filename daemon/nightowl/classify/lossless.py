@@ -238,6 +238,11 @@ def family(f: dict[str, float]) -> tuple[str, str]:
         return "mp3", f"edge at {fc:.1f} kHz: the LAME lowpass of low bitrates"
     if fc < 19.9 and holes >= 0.1 and var >= 8:
         return "vorbis", "bands under the edge come and go frame by frame, as Vorbis's floor coding does"
+    # MP3 is by far the commonest source of fake lossless files: near one of its cutoffs,
+    # it is the better guess even where another family's lies as close
+    mp3_dist = min(abs(fc - c) for c, name in MEASURED_CUTOFFS_KHZ if name == "mp3")
+    if mp3_dist <= 0.2:
+        return "mp3", f"the edge at {fc:.1f} kHz matches a LAME lowpass (a best guess)"
     dist, fam = min((abs(fc - c), name) for c, name in MEASURED_CUTOFFS_KHZ)
     if dist > 0.5:
         return "unknown", f"the edge at {fc:.1f} kHz matches no known encoder lowpass"

@@ -1,0 +1,131 @@
+"""The `nightowl` command's contracts: output shapes and exit codes (0 ok, 1 failed, 2 bad usage/config)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import soundfile as sf
+from click.testing import CliRunner
+
+from bench.transcode import Setting, roundtrip
+from conftest import DATA
+from nightowl.cli import main
+from nightowl.store import Store
+
+EXPLAIN_KEYS = {"path", "class", "confidence", "lossless_check", "rule", "pipeline"}
+
+
+def run(config: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["--config", str(config), *args])
+    return result.exit_code, result.output
+
+
+def _fake(dest: Path) -> Path:
+    audio, sr = sf.read(DATA / "loop_tabla.flac", dtype="float32", always_2d=True)
+    sf.write(dest, roundtrip(audio, sr, Setting("mp3", "128k")), sr, subtype="PCM_16")
+    return dest
+
+
+def test_explain_json_follows_the_contract(config_file: Path) -> None:
+    fake = _fake(config_file.parent / "inbox" / "fake.flac")
+    note = config_file.parent / "inbox" / "note.flac"
+    note.write_text("text")
+    code, out = run(config_file, "explain", "--json", str(fake), str(DATA / "loop_tabla.flac"), str(note))
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert all(EXPLAIN_KEYS <= set(r) for r in rows)
+    assert set(rows[0]["lossless_check"]) == {"verdict", "source_codec", "cutoff_hz", "confidence"}
+    assert rows[0]["class"] == "fake_lossless" and rows[0]["pipeline"] == "lossless_check"
+    assert rows[0]["lossless_check"]["verdict"] == "transcoded"
+    assert rows[1]["class"] == "lossless_music" and rows[1]["lossless_check"]["source_codec"] is None
+    assert rows[2]["class"] == "unknown" and rows[2]["pipeline"] is None
+    # explaining queues nothing
+    assert Store(config_file.parent / "state" / "nightowl.db").job_counts() == {}
+
+
+def test_explain_text_says_why(config_file: Path) -> None:
+    code, out = run(config_file, "explain", str(_fake(config_file.parent / "f.flac")))
+    assert code == 0
+    assert "class: fake_lossless" in out and "rule 'fake-lossless report' matches" in out and "kHz" in out
+
+
+def test_rules_check_names_file_rule_and_key(config_file: Path, tmp_path: Path) -> None:
+    code, out = run(config_file, "rules", "check")
+    assert code == 0 and "rule(s) valid" in out
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[rule]]\nname = "x"\nmatch = { clas = "podcast" }\naction = { pipeline = "none" }\n')
+    code, out = run(config_file, "rules", "check", str(bad))
+    assert code == 2 and f"{bad}: rule #1 ('x'): match.clas: unknown key" in out
+
+
+def test_bad_config_exits_2_with_the_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("settle_seconds = -1\n")
+    code, out = run(cfg, "status")
+    assert code == 2 and "settle_seconds" in out
+    code, out = run(tmp_path / "missing.toml", "status")
+    assert code == 2 and "config file not found" in out
+
+
+def test_status_log_and_retry(config_file: Path) -> None:
+    store = Store(config_file.parent / "state" / "nightowl.db")
+    fid = store.add_file(path="/in/a.flac", inbox="music", rel_path="a.flac", size=1, mtime=0, fingerprint="f")
+    job_id = store.queue_job(file_id=fid, pipeline="lossless_check", rule="r", params={}, output_folder="",
+                             run_when="now", device="cpu")
+    assert job_id is not None
+    store.claim(devices=["cpu"], window_open=True, lease_seconds=60, pid=1)
+    store.fail_job(job_id, "decoder exploded", max_attempts=1, backoff_seconds=0)
+    store.add_event("failed", "job 1: decoder exploded", level="error", path="/in/a.flac", job_id=job_id)
+
+    code, out = run(config_file, "status", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["jobs"]["lossless_check"]["failed"] == 1
+    assert data["failures"][0]["error"] == "decoder exploded"
+    assert data["window"]["open"] is True
+    code, out = run(config_file, "status")
+    assert "1 failed" in out and "decoder exploded" in out
+
+    code, out = run(config_file, "log", "--json")
+    assert code == 0 and json.loads(out.splitlines()[-1])["kind"] == "failed"
+
+    assert run(config_file, "retry", str(job_id))[0] == 0
+    assert store.job(job_id).state == "queued"  # type: ignore[union-attr]
+    assert run(config_file, "retry", "999")[0] == 1
+
+
+def test_process_runs_a_pipeline_and_skips_when_done(config_file: Path, tmp_path: Path) -> None:
+    fake = _fake(tmp_path / "song.flac")
+    out_dir = tmp_path / "out"
+    code, out = run(config_file, "process", str(fake), "--pipeline", "lossless_check", "--out", str(out_dir),
+                    "--set", "spectrogram_seconds=5", "--json")
+    assert code == 0, out
+    outputs = json.loads(out)["outputs"]
+    assert {Path(p).name for p in outputs} == {"song.lossless.json", "song.spectrogram.png"}
+    report = json.loads((out_dir / "song.lossless.json").read_text())
+    mtime = (out_dir / "song.lossless.json").stat().st_mtime
+    assert report["verdict"] == "transcoded"
+    code, _ = run(config_file, "process", str(fake), "--pipeline", "lossless_check", "--out", str(out_dir),
+                  "--set", "spectrogram_seconds=5")
+    assert code == 0 and (out_dir / "song.lossless.json").stat().st_mtime == mtime  # skipped: already done
+
+
+def test_process_rejects_unknown_pipeline_and_params(config_file: Path) -> None:
+    assert run(config_file, "process", str(DATA / "loop_tabla.flac"), "--pipeline", "nope")[0] == 2
+    assert run(config_file, "process", str(DATA / "loop_tabla.flac"), "--pipeline", "lossless_check",
+               "--set", "colour=red")[0] == 2
+
+
+def test_process_of_a_corrupt_file_fails_cleanly(config_file: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.flac"
+    bad.write_bytes(b"fLaC" + b"\0" * 64)
+    out_dir = tmp_path / "out"
+    code, _ = run(config_file, "process", str(bad), "--pipeline", "lossless_check", "--out", str(out_dir))
+    assert code == 1
+    assert not any(p.is_file() for p in out_dir.rglob("*")) if out_dir.exists() else True
+
+
+def test_doctor_checks_the_installation(config_file: Path) -> None:
+    code, out = run(config_file, "doctor")
+    assert "ok   config" in out and "inotify" in out and "decoders" in out and "gpu" in out
+    assert code == 0, out

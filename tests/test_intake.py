@@ -1,0 +1,121 @@
+"""Intake: settled paths become file rows, classes and jobs; renames and copies are recognised."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from bench.transcode import Setting, roundtrip
+from conftest import DATA, write_config
+from nightowl.classify.analyse import analyse
+from nightowl.config import load_settings
+from nightowl.intake import Intake, fingerprint
+from nightowl.rules import load_rules
+from nightowl.store import Store
+
+
+@pytest.fixture
+def setup(tmp_path: Path):  # type: ignore[no-untyped-def]
+    settings = load_settings(write_config(tmp_path))
+    store = Store(settings.database)
+    queued: list[int] = []
+    intake = Intake(settings, store, load_rules(settings.rules), lambda p: analyse(p).to_dict(), False,
+                    lambda: queued.append(1))
+    yield settings, store, intake, queued
+    store.close()
+
+
+def _fake(dest: Path) -> Path:
+    audio, sr = sf.read(DATA / "loop_tabla.flac", dtype="float32", always_2d=True)
+    sf.write(dest, roundtrip(audio, sr, Setting("mp3", "128k")), sr, subtype="PCM_16")
+    return dest
+
+
+def _kinds(store: Store) -> list[str]:
+    return [e["kind"] for e in store.events()]
+
+
+def test_a_fake_lossless_file_is_classified_and_queued(setup) -> None:  # type: ignore[no-untyped-def]
+    settings, store, intake, queued = setup
+    path = _fake(settings.inboxes[0].path / "a.flac")
+    intake.handle(path, settings.inboxes[0])
+    row = store.file_by_path(str(path))
+    assert row is not None and row.file_class == "fake_lossless"
+    assert row.evidence["lossless_check"]["verdict"] == "transcoded"  # type: ignore[index]
+    jobs = store.jobs_for_file(row.id)
+    assert [(j.pipeline, j.run_when, j.output_folder) for j in jobs] == [("lossless_check", "now", "lossless-check")]
+    assert queued == [1]
+    assert _kinds(store) == ["new", "classified", "queued"]
+
+
+def test_a_renamed_file_is_recognised_and_not_processed_again(setup) -> None:  # type: ignore[no-untyped-def]
+    settings, store, intake, _ = setup
+    inbox = settings.inboxes[0]
+    path = _fake(inbox.path / "a.flac")
+    intake.handle(path, inbox)
+    moved = inbox.path / "sub" / "renamed.flac"
+    moved.parent.mkdir()
+    path.rename(moved)
+    intake.handle(moved, inbox)
+    row = store.file_by_path(str(moved))
+    assert row is not None and row.rel_path == "sub/renamed.flac"
+    assert len(store.jobs_for_file(row.id)) == 1
+    assert _kinds(store)[-1] == "moved"
+    assert store.count_files() == 1
+
+
+def test_a_copy_is_a_duplicate_and_gets_no_job(setup) -> None:  # type: ignore[no-untyped-def]
+    settings, store, intake, _ = setup
+    inbox = settings.inboxes[0]
+    path = _fake(inbox.path / "a.flac")
+    intake.handle(path, inbox)
+    copy = inbox.path / "copy of a.flac"
+    shutil.copy(path, copy)
+    intake.handle(copy, inbox)
+    dup = store.file_by_path(str(copy))
+    assert dup is not None and dup.duplicate_of == store.file_by_path(str(path)).id  # type: ignore[union-attr]
+    assert store.jobs_for_file(dup.id) == []
+    assert _kinds(store)[-1] == "duplicate"
+
+
+def test_the_same_file_settling_twice_is_taken_in_once(setup) -> None:  # type: ignore[no-untyped-def]
+    settings, store, intake, _ = setup
+    path = _fake(settings.inboxes[0].path / "a.flac")
+    intake.handle(path, settings.inboxes[0])
+    intake.handle(path, settings.inboxes[0])
+    assert _kinds(store).count("classified") == 1
+
+
+def test_a_text_file_named_flac_gets_a_clear_event_and_no_job(setup) -> None:  # type: ignore[no-untyped-def]
+    settings, store, intake, _ = setup
+    path = settings.inboxes[0].path / "notes.flac"
+    path.write_text("not audio at all\n")
+    intake.handle(path, settings.inboxes[0])
+    row = store.file_by_path(str(path))
+    assert row is not None and row.state == "unreadable" and row.error
+    assert store.jobs_for_file(row.id) == []
+    last = list(store.events())[-1]
+    assert last["kind"] == "unreadable" and last["level"] == "error" and "not" in last["message"]
+
+
+def test_a_symlink_out_of_the_inbox_is_not_followed(setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    settings, store, intake, _ = setup
+    outside = _fake(tmp_path / "outside.flac")
+    link = settings.inboxes[0].path / "link.flac"
+    link.symlink_to(outside)
+    intake.handle(link, settings.inboxes[0])
+    assert store.count_files() == 0
+    assert _kinds(store) == ["ignored"]
+
+
+def test_fingerprint_follows_content_not_name(tmp_path: Path) -> None:
+    a = tmp_path / "a.bin"
+    a.write_bytes(b"x" * 2_000_000)
+    b = tmp_path / "b.bin"
+    shutil.copy(a, b)
+    assert fingerprint(a) == fingerprint(b)
+    b.write_bytes(b"x" * 1_999_999 + b"y")
+    assert fingerprint(a) != fingerprint(b)

@@ -1,0 +1,58 @@
+"""The worker runs jobs in child processes, retries failures with backoff and marks them failed."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from conftest import write_config
+from nightowl.config import load_settings
+from nightowl.store import Store
+from nightowl.worker import Worker
+
+
+def _wait(pred, timeout: float = 60) -> bool:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_job_on_a_bad_input_is_retried_then_failed_and_the_worker_goes_on(tmp_path: Path) -> None:
+    settings = load_settings(write_config(tmp_path))
+    store = Store(settings.database)
+    bad = settings.inboxes[0].path / "broken.flac"
+    bad.write_bytes(b"fLaC" + b"\0" * 100)  # a FLAC header and nothing after it
+    file_id = store.add_file(path=str(bad), inbox="music", rel_path="broken.flac", size=104, mtime=0, fingerprint="x")
+    job_id = store.queue_job(file_id=file_id, pipeline="lossless_check", rule="r", params={}, output_folder="out",
+                             run_when="now", device="cpu")
+    worker = Worker(settings, gpu_available=False)
+    worker.start()
+    try:
+        assert _wait(lambda: store.job(job_id).state == "failed")  # type: ignore[arg-type, union-attr]
+    finally:
+        worker.stop()
+    job = store.job(job_id)  # type: ignore[arg-type]
+    assert job is not None and job.attempts == settings.workers.max_attempts
+    assert job.error and ("Error" in job.error or "decod" in job.error)
+    kinds = [e["kind"] for e in store.events()]
+    assert kinds.count("retry") == settings.workers.max_attempts - 1 and kinds[-1] == "failed"
+    # nothing half-written in the output tree
+    assert not any(p.is_file() for p in settings.output.rglob("*"))
+
+
+def test_window_jobs_wait_for_the_window(tmp_path: Path) -> None:
+    settings = load_settings(write_config(tmp_path, window='start = "03:00"\nend = "03:01"\ntimezone = "UTC"'))
+    store = Store(settings.database)
+    file_id = store.add_file(path="/nope.flac", inbox="music", rel_path="nope.flac", size=1, mtime=0, fingerprint="y")
+    job_id = store.queue_job(file_id=file_id, pipeline="lossless_check", rule="r", params={}, output_folder="",
+                             run_when="window", device="cpu")
+    from datetime import datetime, timezone
+
+    worker = Worker(settings, gpu_available=False, clock=lambda: datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc))
+    worker.start()
+    time.sleep(1.5)
+    worker.stop()
+    assert store.job(job_id).state == "queued"  # type: ignore[arg-type, union-attr]
