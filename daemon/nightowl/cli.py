@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from .config import ConfigError, Settings, load_settings
-from .rules import RulesError, load_rules
+from .rules import FILE_CLASSES, RulesError, load_rules
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -160,6 +160,20 @@ def process(ctx: click.Context, paths: tuple[str, ...], pipeline: str, out: str 
             for o in outputs:
                 click.echo(o)
     sys.exit(1 if failed else 0)
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file_class", metavar="CLASS", type=click.Choice(FILE_CLASSES))
+@click.pass_context
+def label(ctx: click.Context, path: str, file_class: str) -> None:
+    """Correct the class of a file: it overrides the classifier, re-routes the file,
+    and is kept as a training label."""
+    from .labels import label_file
+
+    settings = _settings(ctx)
+    for line in label_file(settings, _rules(settings), Path(path), file_class):
+        click.echo(line)
 
 
 @main.group()

@@ -46,6 +46,15 @@ def inside(path: Path, root: Path) -> bool:
     return real == root_real or root_real in real.parents
 
 
+def apply_label(analysis: dict[str, Any], label: str | None) -> dict[str, Any]:
+    """A user's label overrides the classifier (the measured evidence is kept beside it)."""
+    if label is None or not analysis.get("ok"):
+        return analysis
+    said = analysis.get("file_class")
+    return {**analysis, "file_class": label, "confidence": 1.0,
+            "reasons": [f"labelled {label} by you (the classifier said {said})", *analysis.get("reasons", [])]}
+
+
 def facts_from(analysis: dict[str, Any], inbox: str, rel_path: str) -> FileFacts:
     probe = analysis.get("probe") or {}
     check = analysis.get("lossless_check") or {}
@@ -133,10 +142,10 @@ class Intake:
             file_id = self.store.add_file(path=spath, inbox=inbox.name, rel_path=rel_path, size=st.st_size,
                                           mtime=st.st_mtime, fingerprint=fp)
             record(self.store, "new", "new file", path=spath, file_id=file_id)
-        self._classify_and_route(file_id, spath, inbox.name, rel_path)
+        self._classify_and_route(file_id, spath, inbox.name, rel_path, fp)
 
-    def _classify_and_route(self, file_id: int, spath: str, inbox: str, rel_path: str) -> None:
-        analysis = self.analyse(spath)
+    def _classify_and_route(self, file_id: int, spath: str, inbox: str, rel_path: str, fp: str) -> None:
+        analysis = apply_label(self.analyse(spath), self.store.label_for(fp))
         if not analysis.get("ok"):
             self.store.set_unreadable(file_id, analysis.get("error") or "unreadable", analysis.get("probe"))
             record(self.store, "unreadable", f"not usable audio: {analysis.get('error')}", level="error",
@@ -160,24 +169,43 @@ class Intake:
         self.route(file_id, spath, facts_from(analysis, inbox, rel_path))
 
     def route(self, file_id: int, spath: str, facts: FileFacts) -> Decision:
-        decision = decide(self.rules, facts)
-        if decision.pipeline is None:
-            why = f"rule {decision.rule.name!r}: no pipeline" if decision.rule else "no rule matches"
-            record(self.store, "routed", f"nothing to do ({why})", path=spath, file_id=file_id)
-            return decision
-        assert decision.rule is not None
-        action = decision.rule.action
-        pipeline = PIPELINES[action.pipeline]
-        device = "gpu" if pipeline.device == "gpu" and self.gpu_available and self.settings.device != "cpu" else "cpu"
-        job_id = self.store.queue_job(file_id=file_id, pipeline=action.pipeline, rule=decision.rule.name,
-                                      params=action.params, output_folder=action.output, run_when=action.when,
-                                      device=device, priority=action.priority)
-        if job_id is None:
-            record(self.store, "routed", f"{action.pipeline}: already queued or done for this file", path=spath,
-                   file_id=file_id)
-        else:
-            when = "now" if action.when == "now" else "in the overnight window"
-            record(self.store, "queued", f"job {job_id}: {action.pipeline} ({when}) by rule {decision.rule.name!r}",
-                   path=spath, file_id=file_id, job_id=job_id)
-            self.on_job_queued()
+        return route_file(self.settings, self.store, self.rules, self.gpu_available, file_id, spath, facts,
+                          self.on_job_queued)
+
+
+def route_file(
+    settings: Settings,
+    store: Store,
+    rules: list[tuple[Rule, str]],
+    gpu_available: bool,
+    file_id: int,
+    spath: str,
+    facts: FileFacts,
+    on_job_queued: Callable[[], None] = lambda: None,
+) -> Decision:
+    """Apply the rules to a classified file and queue the job they ask for (if any)."""
+    decision = decide(rules, facts)
+    if decision.pipeline is None:
+        why = f"rule {decision.rule.name!r}: no pipeline" if decision.rule else "no rule matches"
+        record(store, "routed", f"nothing to do ({why})", path=spath, file_id=file_id)
         return decision
+    assert decision.rule is not None
+    action = decision.rule.action
+    pipeline = PIPELINES[action.pipeline]
+    if not pipeline.available:
+        record(store, "routed", f"rule {decision.rule.name!r} wants the {action.pipeline} pipeline, which this"
+               " version does not have yet: nothing queued", path=spath, file_id=file_id)
+        return decision
+    device = "gpu" if pipeline.device == "gpu" and gpu_available and settings.device != "cpu" else "cpu"
+    job_id = store.queue_job(file_id=file_id, pipeline=action.pipeline, rule=decision.rule.name,
+                             params=action.params, output_folder=action.output, run_when=action.when,
+                             device=device, priority=action.priority)
+    if job_id is None:
+        record(store, "routed", f"{action.pipeline}: already queued or done for this file", path=spath,
+               file_id=file_id)
+    else:
+        when = "now" if action.when == "now" else "in the overnight window"
+        record(store, "queued", f"job {job_id}: {action.pipeline} ({when}) by rule {decision.rule.name!r}",
+               path=spath, file_id=file_id, job_id=job_id)
+        on_job_queued()
+    return decision

@@ -87,6 +87,14 @@ def explain_file(settings: Settings, rules: list[tuple[Rule, str]], path: Path) 
     inbox = settings.inbox_of(path)
     rel = path.relative_to(inbox.path).as_posix() if inbox else path.name
     analysis = analyse(path).to_dict()
+    if settings.database.exists():
+        from .intake import apply_label, fingerprint
+
+        store = Store(settings.database)
+        try:
+            analysis = apply_label(analysis, store.label_for(fingerprint(path)))
+        finally:
+            store.close()
     check = analysis["lossless_check"]
     decision = decide(rules, facts_from(analysis, inbox.name if inbox else "", rel))
     return {

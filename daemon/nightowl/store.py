@@ -89,7 +89,21 @@ def m001_initial(db: Database) -> None:
     db.execute("CREATE INDEX events_file ON events(file_id)")
 
 
-JOB_STATES = ("queued", "running", "done", "failed")
+@MIGRATIONS()
+def m002_labels(db: Database) -> None:
+    # a user's corrections, by content: they survive renames and serve as training labels
+    db.execute(
+        """CREATE TABLE labels (
+            id INTEGER PRIMARY KEY,
+            fingerprint TEXT NOT NULL UNIQUE,
+            path TEXT NOT NULL,
+            class TEXT NOT NULL,
+            created REAL NOT NULL
+        )"""
+    )
+
+
+JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -279,6 +293,30 @@ class Store:
     def count_files(self) -> int:
         return next(self.db.query("SELECT count(*) AS n FROM files"))["n"]
 
+    def set_class(self, file_id: int, file_class: str, confidence: float, evidence: dict[str, Any]) -> None:
+        self.db.execute(
+            "UPDATE files SET class = ?, confidence = ?, evidence = ?,"
+            " state = CASE WHEN state IN ('new', 'unreadable') THEN state ELSE 'classified' END WHERE id = ?",
+            [file_class, confidence, _dumps(evidence), file_id],
+        )
+
+    # -- labels (the user's corrections) -------------------------------------------
+
+    def set_label(self, fingerprint: str, path: str, file_class: str) -> None:
+        self.db.execute(
+            "INSERT INTO labels (fingerprint, path, class, created) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(fingerprint) DO UPDATE SET class = excluded.class, path = excluded.path,"
+            " created = excluded.created",
+            [fingerprint, path, file_class, time.time()],
+        )
+
+    def label_for(self, fingerprint: str) -> str | None:
+        rows = list(self.db.query("SELECT class FROM labels WHERE fingerprint = ?", [fingerprint]))
+        return rows[0]["class"] if rows else None
+
+    def labels(self) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM labels ORDER BY id"))
+
     # -- jobs ----------------------------------------------------------------
 
     def queue_job(
@@ -301,6 +339,15 @@ class Store:
             [file_id, pipeline, rule, _dumps(params), output_folder, run_when, device, priority, time.time()],
         )
         return cur.lastrowid if cur.rowcount else None
+
+    def cancel_queued(self, file_id: int, keep_pipeline: str | None) -> list[int]:
+        """Cancel a file's queued jobs of other pipelines (after its class was corrected)."""
+        rows = list(self.db.query(
+            "SELECT id FROM jobs WHERE file_id = ? AND state = 'queued' AND pipeline IS NOT ?",
+            [file_id, keep_pipeline]))
+        for r in rows:
+            self.db.execute("UPDATE jobs SET state = 'cancelled', finished = ? WHERE id = ?", [time.time(), r["id"]])
+        return [r["id"] for r in rows]
 
     def job(self, job_id: int) -> Job | None:
         rows = list(self.db.query("SELECT * FROM jobs WHERE id = ?", [job_id]))

@@ -23,6 +23,12 @@ class LosslessCheckParams(PipelineParams):
     spectrogram_seconds: float = Field(default=60.0, gt=0)
 
 
+class PlannedParams(PipelineParams):
+    """Parameters of a pipeline that is not built yet: any are accepted and kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+
 @dataclass(frozen=True)
 class Pipeline:
     name: str
@@ -31,6 +37,8 @@ class Pipeline:
     # "gpu" pipelines take a GPU slot when a GPU is there and run on the CPU otherwise
     device: Literal["cpu", "gpu"]
     summary: str
+    # rules may already name a planned pipeline; nothing is queued for it until it exists
+    available: bool = True
 
 
 PIPELINES: dict[str, Pipeline] = {
@@ -42,6 +50,15 @@ PIPELINES: dict[str, Pipeline] = {
             params=LosslessCheckParams,
             device="cpu",
             summary="fake-lossless report: verdict, source codec, cutoff, spectrogram",
+        ),
+        *(
+            Pipeline(name=name, module=f"nightowl.pipelines.{name}", params=PlannedParams, device="gpu",
+                     summary=summary, available=False)
+            for name, summary in (
+                ("restore", "lossy music to full-band 24-bit FLAC (not built yet)"),
+                ("concert", "audience recordings: less room and crowd (not built yet)"),
+                ("podcast", "speech cleaned, diarized and transcribed (not built yet)"),
+            )
         ),
     ]
 }

@@ -1,0 +1,63 @@
+"""`nightowl label`: a correction overrides the classifier, re-routes the file and is kept."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from conftest import DATA, write_config
+from nightowl.classify.analyse import analyse
+from nightowl.cli import main
+from nightowl.config import load_settings
+from nightowl.intake import Intake
+from nightowl.rules import load_rules
+from nightowl.store import Store
+
+
+def test_a_label_reroutes_a_known_file_and_is_kept(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    settings = load_settings(config)
+    inbox = settings.inboxes[0]
+    song = inbox.path / "song.flac"
+    shutil.copy(DATA / "loop_tabla.flac", song)
+    store = Store(settings.database)
+    Intake(settings, store, load_rules(settings.rules), lambda p: analyse(p).to_dict(), False).handle(song, inbox)
+    row = store.file_by_path(str(song))
+    assert row is not None and row.file_class == "lossless_music" and store.jobs_for_file(row.id) == []
+
+    result = CliRunner().invoke(main, ["--config", str(config), "label", str(song), "fake_lossless"])
+    assert result.exit_code == 0, result.output
+    assert "the classifier said lossless_music" in result.output
+    row = store.file_by_path(str(song))
+    assert row is not None and row.file_class == "fake_lossless" and row.confidence == 1.0
+    assert [j.pipeline for j in store.jobs_for_file(row.id)] == ["lossless_check"]
+    assert store.labels()[0]["class"] == "fake_lossless"  # kept as a training label
+
+    # explain now shows the user's class, with the classifier's opinion in the reasons
+    out = CliRunner().invoke(main, ["--config", str(config), "explain", "--json", str(song)]).output
+    data = json.loads(out)
+    assert data["class"] == "fake_lossless" and "labelled fake_lossless by you" in data["reasons"][0]
+
+
+def test_a_label_for_an_unknown_file_applies_at_intake(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    settings = load_settings(config)
+    staged = tmp_path / "staged.flac"
+    shutil.copy(DATA / "loop_tabla.flac", staged)
+    result = CliRunner().invoke(main, ["--config", str(config), "label", str(staged), "concert"])
+    assert result.exit_code == 0 and "applies when nightowl takes this file in" in result.output
+    inbox = settings.inboxes[0]
+    dropped = inbox.path / "live.flac"
+    shutil.copy(staged, dropped)
+    store = Store(settings.database)
+    Intake(settings, store, load_rules(settings.rules), lambda p: analyse(p).to_dict(), False).handle(dropped, inbox)
+    assert store.file_by_path(str(dropped)).file_class == "concert"  # type: ignore[union-attr]
+
+
+def test_an_unknown_class_is_refused(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    result = CliRunner().invoke(main, ["--config", str(config), "label", str(DATA / "loop_tabla.flac"), "jazz"])
+    assert result.exit_code == 2
