@@ -43,6 +43,7 @@ $(VENV)/.installed: pyproject.toml | system-packages
 	touch $@
 
 bench: setup bench-packages
+	$(BIN)/pip install -q -e '.[systemd,test,bench]'
 	$(BIN)/python bench/corpus.py
 	$(BIN)/python bench/lossless_accuracy.py
 	$(BIN)/python bench/intake_cost.py

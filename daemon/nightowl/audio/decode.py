@@ -70,6 +70,10 @@ def _decode_sndfile(path: Path, start: float, duration: float | None) -> tuple[n
         raise DecodeError(f"{path.name}: {exc}") from exc
 
 
+# lossless formats libsndfile reads exactly and about twice as fast as FFmpeg through PyAV
+_SNDFILE_FIRST = {".flac", ".wav", ".aif", ".aiff", ".aifc", ".w64", ".caf"}
+
+
 def decode(path: str | Path, *, start: float = 0.0, duration: float | None = None) -> tuple[np.ndarray, int]:
     """Decode `duration` seconds from `start` (all of it by default).
 
@@ -77,6 +81,11 @@ def decode(path: str | Path, *, start: float = 0.0, duration: float | None = Non
     Raises DecodeError when neither FFmpeg (PyAV) nor libsndfile can read the file.
     """
     path = Path(path)
+    if path.suffix.lower() in _SNDFILE_FIRST:
+        try:
+            return _decode_sndfile(path, start, duration)
+        except DecodeError:
+            pass  # e.g. a WAV holding a codec libsndfile does not know: FFmpeg may
     try:
         return _decode_av(path, start, duration)
     except (av.error.FFmpegError, DecodeError, ValueError) as av_exc:

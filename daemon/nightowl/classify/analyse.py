@@ -17,7 +17,7 @@ from .lossless import check_lossless
 
 # a few excerpts are enough for the check and keep intake cheap on long files
 EXCERPTS = 4
-EXCERPT_SECONDS = 6.0
+EXCERPT_SECONDS = 4.5
 
 NOT_APPLICABLE = {"verdict": "not_applicable", "source_codec": None, "cutoff_hz": None, "confidence": None}
 

@@ -29,14 +29,16 @@ import numpy as np
 
 HOP_S = 0.01  # 10 ms envelope frames
 DECAY_BANDS = ((250.0, 500.0), (500.0, 1000.0), (1000.0, 2000.0), (2000.0, 4000.0))
-DECAY_WINDOW_S = 0.2  # length of the line fitted to a decay
+DECAY_WINDOW_S = 0.15  # how far ahead a fall is measured
 CROWD_BAND = (1000.0, 5000.0)  # applause and crowd are flat here (and survive an 11 kHz source)
+APPLAUSE_FLATNESS = 0.2  # crowd recordings: ~0.3; tonal music: < 0.05; drum loops: up to 0.4
+APPLAUSE_SWING_DB = 2.5  # level spread within 0.5 s: crowd 1.2-2.2 dB; drum loops 3-5, tabla 13
 COHERENCE_BANDS = {"low": (100.0, 500.0), "mid": (500.0, 2000.0), "high": (2000.0, 8000.0)}
 
 # neutral values reported where a feature cannot be measured (mono, too short, silent)
 NEUTRAL = {
     "reverb_s": 0.7, "room_db": -6.0, "onset_jump_db": 15.0, "gap_db": -25.0,
-    "bed_flatness": 0.2, "applause_head": 0.0, "applause_tail": 0.0, "applause_mid": 0.0,
+    "bed_flatness": 0.2, "bed_db": -40.0, "applause_head": 0.0, "applause_tail": 0.0, "applause_mid": 0.0,
     "boom_db": 0.0, "hf_db": -25.0, "coh_low": 0.6, "coh_mid": 0.4, "coh_high": 0.3,
 }
 
@@ -87,32 +89,26 @@ def _flatness(power: np.ndarray, freqs: np.ndarray, lo: float, hi: float) -> np.
     return np.exp(np.mean(np.log(p), axis=1)) / np.mean(p, axis=1)
 
 
-def _fastest_decay(env_db: np.ndarray, hop_s: float) -> list[float]:
-    """Slopes (dB/s) of every free decay in one band envelope.
+def _decay_drops(env_db: np.ndarray, hop_s: float) -> np.ndarray:
+    """How far the level falls within DECAY_WINDOW_S, from every loud frame (dB).
 
-    A line is fitted to each 200 ms stretch; only stretches that fall steadily
-    (good fit, clearly above the floor) count.
+    A room cannot let sound die faster than its own decay (60 dB per RT60): in a
+    dry mix the steepest of these falls are tens of dB (a note stops dead), in a
+    hall only a few. The steady bed (crowd, hiss) is taken out first, so a fall
+    into it still counts at its full depth.
     """
-    w = max(4, int(round(DECAY_WINDOW_S / hop_s)))
-    if len(env_db) < w + 2:
-        return []
+    k = max(2, int(round(DECAY_WINDOW_S / hop_s)))
+    if len(env_db) < k + 2:
+        return np.zeros(0)
     floor = float(np.percentile(env_db, 5))
     top = float(np.percentile(env_db, 95))
-    if top - floor < 12:
-        return []
-    win = np.lib.stride_tricks.sliding_window_view(env_db, w)
-    t = (np.arange(w) - (w - 1) / 2) * hop_s
-    slope = win @ t / float(t @ t)
-    resid = win - win.mean(axis=1, keepdims=True) - slope[:, None] * t
-    rms = np.sqrt(np.mean(resid**2, axis=1))
-    ok = (
-        (slope < 0)
-        & (rms < 2.0)
-        & (win[:, 0] > max(floor + 12, top - 30))
-        & (win[:, -1] > floor + 3)
-        & (win[:, 0] - win[:, -1] > 6)
-    )
-    return slope[ok].tolist()
+    if top - floor < 15:
+        return np.zeros(0)
+    lin = 10.0 ** (env_db / 10.0) - 10.0 ** (floor / 10.0)
+    env = 10.0 * np.log10(np.maximum(lin, 10.0 ** ((floor - 20) / 10.0)))
+    start = env[:-k]
+    ok = (start > floor + 15) & (start > top - 35)
+    return (start - env[k:])[ok]
 
 
 def _onset_profile(env_db: np.ndarray, hop_s: float) -> tuple[list[float], list[float]]:
@@ -143,33 +139,26 @@ def _onset_profile(env_db: np.ndarray, hop_s: float) -> tuple[list[float], list[
     return jumps, ratios
 
 
-def _applause(power: np.ndarray, freqs: np.ndarray, loud_ref: float) -> float:
-    """Share of frames that are loud, broadband and noise-like (applause, cheering)."""
-    if len(power) == 0:
+def _applause(power: np.ndarray, freqs: np.ndarray, loud_ref: float, hop_s: float) -> float:
+    """Share of half-second blocks that are loud, broadband, noise-like and steady.
+
+    Applause and cheering are flat in 1-5 kHz and hold their level (thousands of
+    overlapping claps); drums are flat too but beat (their level swings by 3 dB
+    or more within half a second), and tonal music is not flat.
+    """
+    b = max(2, int(round(0.5 / hop_s)))
+    n = len(power) // b
+    if n == 0:
         return 0.0
-    flat = _flatness(power, freqs, *CROWD_BAND)
-    level = _band_db(power, freqs, *CROWD_BAND)
-    # smooth over 100 ms: applause stays noise-like, a cymbal hit does not
-    k = 10
-    if len(flat) >= k:
-        flat = np.convolve(flat, np.ones(k) / k, mode="same")
-    return float(np.mean((flat > 0.3) & (level > loud_ref - 20)))
+    flat = _flatness(power[: n * b], freqs, *CROWD_BAND).reshape(n, b).mean(axis=1)
+    level = _band_db(power[: n * b], freqs, *CROWD_BAND).reshape(n, b)
+    crowd = (flat > APPLAUSE_FLATNESS) & (level.std(axis=1) < APPLAUSE_SWING_DB) & (level.mean(axis=1) > loud_ref - 20)
+    return float(np.mean(crowd))
 
 
-def _coherence(excerpts: Sequence[np.ndarray], sr: int) -> dict[str, float]:
-    """Magnitude-squared coherence between the channels, averaged over bins per band."""
-    sxx = syy = sxy = None
-    freqs = None
-    for ex in excerpts:
-        if ex.ndim != 2 or ex.shape[1] < 2:
-            return {}
-        freqs, a, _ = _stft(ex[:, 0], sr)
-        _, b, _ = _stft(ex[:, 1], sr)
-        if len(a) == 0:
-            continue
-        pa, pb, pab = (np.abs(a) ** 2).sum(0), (np.abs(b) ** 2).sum(0), (a * np.conj(b)).sum(0)
-        sxx, syy, sxy = (pa, pb, pab) if sxx is None else (sxx + pa, syy + pb, sxy + pab)
-    if sxx is None or freqs is None:
+def _coherence(sxx: np.ndarray, syy: np.ndarray, sxy: np.ndarray, freqs: np.ndarray, sr: int) -> dict[str, float]:
+    """Magnitude-squared coherence between the channels, power-weighted per band."""
+    if not len(sxx):
         return {}
     if np.allclose(sxx, syy, rtol=1e-3) and np.abs(sxy).sum() >= 0.999 * np.sqrt(sxx * syy).sum():
         return {}  # dual mono: nothing to learn
@@ -194,15 +183,30 @@ def concert_features(
     sr = int(sample_rate)
     f: dict[str, float] = dict(NEUTRAL)
     f["stereo"] = 0.0
-    mids = [_mono(e) for e in excerpts if len(e)]
     specs = []
     hop_s = HOP_S
     freqs = np.fft.rfftfreq(2, 1.0 / sr)
-    for x in mids:
-        freqs, s, hop_s = _stft(x, sr)
+    pair: list[np.ndarray] = [np.zeros(0), np.zeros(0), np.zeros(0)]  # sums of |L|^2, |R|^2, L R*
+    stereo = True
+    seconds = 0.0
+    for ex in excerpts:
+        ex = np.asarray(ex, dtype=np.float32)
+        if not len(ex):
+            continue
+        seconds += len(ex) / sr
+        if ex.ndim == 2 and ex.shape[1] >= 2 and stereo:
+            freqs, a, hop_s = _stft(ex[:, 0], sr)
+            _, b, _ = _stft(ex[:, 1], sr)
+            if len(a):
+                sums = ((a.real**2 + a.imag**2).sum(0), (b.real**2 + b.imag**2).sum(0), (a * np.conj(b)).sum(0))
+                pair = [s if not len(p) else p + s for p, s in zip(pair, sums)]
+            s = 0.5 * (a + b)  # the STFT is linear: this is the mid channel's
+        else:
+            stereo = False
+            freqs, s, hop_s = _stft(_mono(ex), sr)
         if len(s):
-            specs.append(np.abs(s) ** 2)
-    f["seconds"] = float(sum(len(x) for x in mids) / sr)
+            specs.append(s.real**2 + s.imag**2)
+    f["seconds"] = float(seconds)
     if not specs:
         return {k: round(float(v), 4) for k, v in f.items()}
 
@@ -213,19 +217,22 @@ def concert_features(
             if hi > sr / 2:
                 continue
             env = _band_db(p, freqs, lo, hi)
-            slopes += _fastest_decay(env, hop_s)
+            slopes.append(_decay_drops(env, hop_s))
         broad = _band_db(p, freqs, 100.0, min(8000.0, sr / 2))
         j, r = _onset_profile(broad, hop_s)
         jumps += j
         ratios += r
         if np.percentile(broad, 95) > -90:
             gaps.append(float(np.percentile(broad, 10) - np.percentile(broad, 90)))
-    f["decays"] = float(len(slopes))
-    if len(slopes) >= 5:
-        # the 10% steepest: a room cannot let sound die faster than its own decay
-        steep = float(np.percentile(slopes, 10))
-        f["reverb_s"] = float(min(60.0 / -steep, 10.0))
+    drops = np.concatenate(slopes) if slopes else np.zeros(0)
+    f["decay_frames"] = float(len(drops))
+    if len(drops) >= 50:
+        # the steepest 5% of falls, as a reverberation time (60 dB at that rate)
+        steep = float(np.percentile(drops, 95))
+        f["fastest_drop_db"] = steep
+        f["reverb_s"] = float(min(60.0 * DECAY_WINDOW_S / max(steep, 0.5), 10.0))
     f["onsets"] = float(len(jumps))
+    f["onset_rate"] = float(len(jumps) / max(f["seconds"], 1e-9))
     if len(jumps) >= 3:
         f["onset_jump_db"] = float(np.median(jumps))
         f["room_db"] = float(np.median(ratios))
@@ -237,14 +244,15 @@ def concert_features(
     crowd_level = _band_db(allp, freqs, *CROWD_BAND)
     quiet = crowd_level <= np.percentile(crowd_level, 15)
     flat = _flatness(allp, freqs, *CROWD_BAND)
-    if quiet.sum() >= 10 and crowd_level.max() > -90:
-        f["bed_flatness"] = float(np.median(flat[quiet]))
     loud_ref = float(np.percentile(crowd_level, 90))
-    f["applause_mid"] = _applause(allp, freqs, loud_ref)
+    if quiet.sum() >= 10 and crowd_level.max() > -90:
+        f["bed_db"] = float(np.median(crowd_level[quiet]) - loud_ref)
+        f["bed_flatness"] = float(np.median(flat[quiet]))
+    f["applause_mid"] = float(np.mean([_applause(p, freqs, loud_ref, hop_s) for p in specs]))
     for name, seg in (("head", head), ("tail", tail)):
         x = _mono(seg) if seg is not None and len(seg) else np.zeros(0, np.float32)
         _, s, _ = _stft(x, sr)
-        f[f"applause_{name}"] = _applause(np.abs(s) ** 2, freqs, loud_ref)
+        f[f"applause_{name}"] = _applause(np.abs(s) ** 2, freqs, loud_ref, hop_s)
 
     # --- microphone: boom and top-octave loss in the long-term spectrum ---
     lts = allp.mean(axis=0)
@@ -259,8 +267,75 @@ def concert_features(
             f["hf_db"] = float(10 * np.log10(band(10000, 16000) / band(1000, 4000)))
 
     # --- stereo pair ---
-    coh = _coherence([e for e in excerpts if len(e)], sr)
+    coh = _coherence(*pair, freqs, sr) if stereo else {}
     if coh:
         f["stereo"] = 1.0
         f.update(coh)
     return {k: round(float(v), 4) for k, v in f.items() if np.isfinite(v)}
+
+
+# --- the score -------------------------------------------------------------
+# log-odds of "audience (or soundboard) recording of a live show"; every cue adds its weight
+BIAS = -2.5
+REVERB_SPLIT_S = 0.75  # reverb_s: dry mixes 0.3-0.5 (studio reverb included), halls above 0.9
+ROOMY_REVERB_S = 0.9  # above this the room dominates: worth de-rooming (an AUD, not an SBD)
+
+
+def _sigmoid(x: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-x)))
+
+
+def is_roomy(features: dict[str, float]) -> bool:
+    """The room is a large part of the sound (an audience recording, not a soundboard)."""
+    return float(features.get("reverb_s", NEUTRAL["reverb_s"])) >= ROOMY_REVERB_S
+
+
+def audio_cues(f: dict[str, float]) -> list[Cue]:
+    """Turn measured features into cues (pure, so it can be tuned on saved features)."""
+    g = lambda k: float(f.get(k, NEUTRAL.get(k, 0.0)))  # noqa: E731
+    cues: list[Cue] = []
+    rev = g("reverb_s")
+    w = float(np.clip((rev - REVERB_SPLIT_S) * 3.0, -1.5, 2.0))
+    if rev >= REVERB_SPLIT_S:
+        cues.append(Cue("reverb", round(rev, 2), w, f"notes die away slowly, like in a hall (~{rev:.1f} s)"))
+    else:
+        cues.append(Cue("reverb", round(rev, 2), w, f"notes stop cleanly (~{rev:.1f} s of decay): a dry, close sound"))
+    gap = g("gap_db")
+    w = float(np.clip((gap + 22.0) / 8.0, -1.0, 1.2))
+    if w > 0.2:
+        cues.append(Cue("filled_gaps", round(gap, 1), w, "the pauses between notes are filled with room sound or crowd"))
+    elif w < -0.2:
+        cues.append(Cue("filled_gaps", round(gap, 1), w, "the pauses between notes are quiet"))
+    if g("bed_flatness") > 0.2 and g("bed_db") > -35:
+        cues.append(Cue("crowd_bed", round(g("bed_flatness"), 2), 1.5,
+                        "a steady crowd-like noise runs under the music"))
+    elif g("bed_flatness") < 0.05:
+        cues.append(Cue("crowd_bed", round(g("bed_flatness"), 2), -0.5, "no crowd noise under the music"))
+    head, tail = g("applause_head"), g("applause_tail")
+    if max(head, tail) >= 0.25:
+        where = "start and end" if min(head, tail) >= 0.25 else ("start" if head >= tail else "end")
+        cues.append(Cue("applause", round(max(head, tail), 2), 1.5 if min(head, tail) >= 0.25 else 1.0,
+                        f"applause or cheering at the {where}"))
+    if g("applause_mid") >= 0.3:
+        cues.append(Cue("crowd_in_music", round(g("applause_mid"), 2), 0.5, "crowd noise heard through the music"))
+    if g("hf_db") < -35:
+        cues.append(Cue("dull_top", round(g("hf_db"), 1), 0.4, "the top octave is dull, as from a distant microphone"))
+    if g("boom_db") > 3:
+        cues.append(Cue("boom", round(g("boom_db"), 1), 0.4, "boomy low end, as from a room or handheld microphone"))
+    if g("stereo") >= 1:
+        if g("coh_high") < 0.15 and g("coh_low") > g("coh_high") + 0.3:
+            cues.append(Cue("spaced_pair", round(g("coh_high"), 2), 0.4,
+                            "the channels differ in the highs, as a microphone pair in a hall hears"))
+        elif g("coh_high") > 0.7:
+            cues.append(Cue("spaced_pair", round(g("coh_high"), 2), -0.3, "the channels agree closely, as in a mix"))
+    return cues
+
+
+def concert_score(features: dict[str, float], cues: list[Cue] | None = None) -> tuple[float, list[Cue]]:
+    """Probability-like score (0..1) that this is a live recording, and the cues behind it.
+
+    `cues` are other evidence to weigh in (folder names, lineage files: see taper.py).
+    """
+    all_cues = audio_cues(features) + list(cues or [])
+    total = BIAS + sum(c.weight for c in all_cues)
+    return round(_sigmoid(total), 3), sorted(all_cues, key=lambda c: -abs(c.weight))

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .spectral import power_mean_db, smooth, spectrum_frames
+from .spectral import power_frames, power_mean_db, smooth, to_db
 
 VERDICTS = ("lossless", "transcoded", "upsampled", "inconclusive", "not_applicable")
 STANDARD_NYQUISTS = (11025.0, 16000.0, 22050.0, 24000.0)
@@ -133,7 +133,7 @@ def _find_edge(freqs: np.ndarray, spectrum: np.ndarray, floor: float) -> dict[st
     }
 
 
-def _under_edge(frames: np.ndarray, freqs: np.ndarray, cutoff: float, floor: float) -> dict[str, float]:
+def _under_edge(power: np.ndarray, freqs: np.ndarray, cutoff: float, floor: float) -> dict[str, float]:
     """How the band under the edge behaves frame by frame.
 
     holes: share of 250 Hz cells at the floor in frames where the music below is
@@ -149,8 +149,8 @@ def _under_edge(frames: np.ndarray, freqs: np.ndarray, cutoff: float, floor: flo
     ref_lo, ref_hi = int(max(cutoff - 6000, 4000) / df), int(max(cutoff - 3000, 6000) / df)
     if count < 1 or ref_hi <= ref_lo:
         return {}
-    cells = power_mean_db(frames[:, lo:lo + count * cell].reshape(len(frames), count, cell), axis=2)
-    ref = power_mean_db(frames[:, ref_lo:ref_hi], axis=1)
+    cells = to_db(power[:, lo:lo + count * cell].reshape(len(power), count, cell).mean(axis=2))
+    ref = to_db(power[:, ref_lo:ref_hi].mean(axis=1))
     loud = ref > floor + 25
     if loud.sum() < 3:
         return {}
@@ -163,20 +163,20 @@ def _under_edge(frames: np.ndarray, freqs: np.ndarray, cutoff: float, floor: flo
 
 def measure(excerpts: Sequence[np.ndarray], sample_rate: int) -> dict[str, float]:
     """Every feature the verdict uses, as plain floats."""
-    freqs, frames = spectrum_frames(excerpts, sample_rate)
-    f: dict[str, float] = {"sample_rate": float(sample_rate), "frames": float(len(frames))}
-    if len(frames) == 0:
+    freqs, power = power_frames(excerpts, sample_rate)
+    f: dict[str, float] = {"sample_rate": float(sample_rate), "frames": float(len(power))}
+    if len(power) == 0:
         return f
     nyq = sample_rate / 2
-    level = power_mean_db(frames[:, 20:], axis=1)
+    level = to_db(power[:, 20:].mean(axis=1))
     active = level > max(float(level.max()) - 40.0, -100.0)  # leave out silence and fade-outs
     f["active_frames"] = float(active.sum())
     if active.sum() < 3:
         return f
-    frames = frames[active]
+    power = power[active]
     # the loud moments per frequency (90th percentile over frames), not the average: a
     # struck bell or a cymbal shows its top only briefly, and a lowpass cuts it every time
-    spectrum = smooth(np.percentile(frames, 90, axis=0), 5)
+    spectrum = smooth(to_db(np.quantile(power, 0.9, axis=0, method="closest_observation")), 5)
     df = freqs[1]
     floor = float(np.percentile(spectrum[int(1000 / df):-int(60 / df)], 1))
     f["floor_db"] = floor
@@ -190,7 +190,7 @@ def measure(excerpts: Sequence[np.ndarray], sample_rate: int) -> dict[str, float
     f.update(edge)
     if edge:
         f["above_hz"] = nyq - edge["cutoff_hz"]
-        f.update(_under_edge(frames, freqs, edge["cutoff_hz"], floor))
+        f.update(_under_edge(power, freqs, edge["cutoff_hz"], floor))
     return f
 
 
