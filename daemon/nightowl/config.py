@@ -66,6 +66,16 @@ class Workers(_Section):
     poll_seconds: float = Field(default=1.0, gt=0)
 
 
+class Classify(_Section):
+    """How files are told apart."""
+
+    # speech shorter than this (a voice memo, a spoken intro) is not a podcast by default
+    podcast_min_minutes: float = Field(default=1.0, ge=0)
+    # scores (0..1) from which a file counts as a podcast or an audience recording
+    podcast_threshold: float = Field(default=0.5, gt=0, lt=1)
+    concert_threshold: float = Field(default=0.5, gt=0, lt=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NIGHTOWL_", env_nested_delimiter="__", extra="forbid")
 
@@ -75,6 +85,7 @@ class Settings(BaseSettings):
     rules: list[Path] = Field(default_factory=lambda: [Path("rules/default.toml")], min_length=1)
     window: Window = Field(default_factory=Window)
     workers: Workers = Field(default_factory=Workers)
+    classify: Classify = Field(default_factory=Classify)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     settle_seconds: float = Field(default=5.0, ge=0)
     rescan_minutes: float = Field(default=30.0, gt=0)
