@@ -238,6 +238,12 @@ def main(argv: list[str] | None = None) -> int:
             first_new = one(db, "SELECT min(ts) FROM events WHERE kind = 'new'")
             last_done = one(db, "SELECT max(ts) FROM events WHERE kind IN ('classified', 'unreadable', 'duplicate')")
             taken = sum(by_state.get(s, 0) for s in DONE_STATES)
+            # throughput per tenth of the files, to see whether intake slows as the database grows
+            ts = [r["ts"] for r in query(db, "SELECT ts FROM events WHERE kind IN ('classified', 'unreadable',"
+                                             " 'duplicate') ORDER BY ts")]
+            tenth = max(1, len(ts) // 10)
+            per_tenth = [round(tenth / (ts[i + tenth - 1] - ts[i]), 1) if ts[i + tenth - 1] > ts[i] else None
+                         for i in range(0, len(ts) - tenth + 1, tenth)]
             intake_s = last_done - first_new
             throughput = taken / intake_s if intake_s > 0 else None
             print(f"intake: {taken} files in {intake_s:.1f} s = {throughput:.1f} files/s "
@@ -298,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         "intake": {
             "files_taken_in": taken, "seconds_first_new_to_last_done": round(intake_s, 1),
             "files_per_s": round(throughput, 2) if throughput else None,
+            "files_per_s_by_tenth": per_tenth,
             "seconds_from_daemon_start": round(all_done - started, 1),
             "states": by_state, "classes": by_class, "jobs": jobs,
             "daemon_rss_max_mb": round(max(intake_rss) / 1024, 1),
@@ -335,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'children left / their RSS (MB)':34} {len(kid_detail):>4} / {idle['children_rss_mb_max']:<5.1f}")
     print(f"{'children CPU (% of one core)':34} {idle['children_cpu_pct_of_core']:10.3f}")
     print(f"{'intake throughput (files/s)':34} {throughput:10.1f}")
+    print(f"{'  per tenth of the files':34} {per_tenth}")
     print(f"{'daemon / children RSS max in intake':34} {result['intake']['daemon_rss_max_mb']:.0f} / "
           f"{result['intake']['children_rss_max_mb']:.0f} MB")
     print(f"{'analysis child released after (s)':34} {release_s:10.0f}")

@@ -97,6 +97,30 @@ def wait_until(pred, timeout: float, what: str) -> None:  # type: ignore[no-unty
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (from /proc)."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                kids = {int(k) for k in (task / "children").read_text().split()}
+            except OSError:
+                continue
+            todo.extend(kids - found)
+            found |= kids
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def slow_copy(src: Path, dest: Path, seconds: float, done: dict[str, float]) -> None:
     data = src.read_bytes()
     chunks = 60
@@ -186,8 +210,12 @@ def test_daemon_end_to_end(tmp_path: Path) -> None:
         inputs.update({p: sha(p) for p in batch.iterdir()})
         wait_until(lambda: query(db, "SELECT count(*) AS n FROM jobs WHERE state = 'running'")[0]["n"] >= 1, 60,
                    "a job to be running")
+        children = descendants(daemon.proc.pid)
+        assert children  # the analysis process, and the job running
         daemon.proc.send_signal(signal.SIGKILL)
         daemon.proc.wait(10)
+        # nothing the daemon started outlives it: jobs die with it, the analysis child exits
+        wait_until(lambda: not any(alive(p) for p in children), 15, "the daemon's children to exit")
 
         notes.messages.clear()
         daemon = Daemon(config, tmp_path / "notify.sock")

@@ -22,11 +22,17 @@ def facts(**kw: object) -> FileFacts:
     return FileFacts(**base)  # type: ignore[arg-type]
 
 
-def test_shipped_rules_send_fake_lossless_to_the_report() -> None:
+def test_shipped_rules_route_each_class_to_its_pipeline() -> None:
     rules = load_rules([REPO / "rules" / "default.toml"])
     assert decide(rules, facts(file_class="fake_lossless")).pipeline == "lossless_check"
     assert decide(rules, facts(file_class="lossless_music")).pipeline is None
-    assert decide(rules, facts(file_class="lossy_music")).pipeline is None
+    assert decide(rules, facts(file_class="lossy_music")).pipeline == "restore"
+    assert decide(rules, facts(file_class="podcast")).pipeline == "podcast"
+    assert decide(rules, facts(file_class="concert", source="aud")).pipeline == "concert"
+    assert decide(rules, facts(file_class="concert")).pipeline == "concert"
+    # a soundboard recording is a concert that needs no de-rooming
+    assert decide(rules, facts(file_class="concert", source="sbd")).pipeline is None
+    assert decide(rules, facts(file_class="unknown")).pipeline is None
 
 
 def test_first_matching_rule_wins_and_each_condition_counts(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -17,10 +18,27 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-def _analyse(path: str) -> dict[str, Any]:
+def _analyse(path: str, options: Any) -> dict[str, Any]:
     from .classify.analyse import analyse
 
-    return analyse(path).to_dict()
+    return analyse(path, options).to_dict()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In the analysis child: exit when the daemon is gone (even after a SIGKILL).
+
+    The pool's child holds both ends of its own work pipe, so it would never see
+    the daemon die; PR_SET_PDEATHSIG does not fit either (it follows the thread
+    that started the child, and the pool starts children from several threads).
+    """
+    import os
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(2.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _warm() -> None:
@@ -29,7 +47,8 @@ def _warm() -> None:
 
 
 class Analyzer:
-    def __init__(self, idle_seconds: float = 60.0, timeout_seconds: float = 300.0) -> None:
+    def __init__(self, options: Any = None, idle_seconds: float = 60.0, timeout_seconds: float = 300.0) -> None:
+        self.options = options  # classify.decide.ClassOptions (picklable)
         self.idle_seconds = idle_seconds
         self.timeout_seconds = timeout_seconds
         self._pool: ProcessPoolExecutor | None = None
@@ -40,7 +59,8 @@ class Analyzer:
         with self._lock:
             if self._pool is None:
                 ctx = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx, max_tasks_per_child=200)
+                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx, max_tasks_per_child=1000,
+                                                 initializer=_exit_with_parent, initargs=(os.getpid(),))
             self._last_used = time.monotonic()
             return self._pool
 
@@ -53,7 +73,7 @@ class Analyzer:
         """Analyse one file in the child; a crash of the child becomes an error result."""
         pool = self._ensure()
         try:
-            result = pool.submit(_analyse, path).result(timeout=self.timeout_seconds)
+            result = pool.submit(_analyse, path, self.options).result(timeout=self.timeout_seconds)
         except BrokenProcessPool:
             self._discard()
             return {"path": path, "ok": False, "error": "the analysis process crashed on this file"}

@@ -112,6 +112,12 @@ class Settings(BaseSettings):
             }
         )
 
+    def class_options(self) -> Any:
+        """The classify settings as the analysis takes them."""
+        from .classify.decide import ClassOptions
+
+        return ClassOptions(**self.classify.model_dump())
+
     def inbox_named(self, name: str) -> Inbox | None:
         return next((i for i in self.inboxes if i.name == name), None)
 

@@ -71,6 +71,7 @@ def facts_from(analysis: dict[str, Any], inbox: str, rel_path: str) -> FileFacts
         tags=probe.get("tags"),
         verdict=check.get("verdict"),
         source_codec=check.get("source_codec"),
+        source=((analysis.get("evidence") or {}).get("concert") or {}).get("source"),
     )
 
 
@@ -151,7 +152,8 @@ class Intake:
             record(self.store, "unreadable", f"not usable audio: {analysis.get('error')}", level="error",
                    path=spath, file_id=file_id)
             return
-        evidence = {"lossless_check": analysis["lossless_check"], "reasons": analysis["reasons"]}
+        evidence = {**analysis.get("evidence", {}), "lossless_check": analysis["lossless_check"],
+                    "reasons": analysis["reasons"]}
         self.store.set_classified(file_id, probe=analysis["probe"], file_class=analysis["file_class"],
                                   confidence=analysis["confidence"], evidence=evidence)
         check = analysis["lossless_check"]

@@ -86,7 +86,7 @@ def explain_file(settings: Settings, rules: list[tuple[Rule, str]], path: Path) 
     path = path.absolute()
     inbox = settings.inbox_of(path)
     rel = path.relative_to(inbox.path).as_posix() if inbox else path.name
-    analysis = analyse(path).to_dict()
+    analysis = analyse(path, settings.class_options()).to_dict()
     if settings.database.exists():
         from .intake import apply_label, fingerprint
 
@@ -109,6 +109,7 @@ def explain_file(settings: Settings, rules: list[tuple[Rule, str]], path: Path) 
         "rule_reasons": decision.reasons,
         "features": check.get("features", {}),
         "probe": analysis["probe"],
+        "evidence": {k: v for k, v in (analysis.get("evidence") or {}).items() if k in ("podcast", "concert")},
     }
 
 
@@ -130,6 +131,15 @@ def explain_text(data: dict[str, Any]) -> str:
         lines.append(f"  lossless check: {c['verdict']}{src}{cut} (confidence {c['confidence'] or 0:.2f})")
     for reason in data["reasons"]:
         lines.append(f"    - {reason}")
+    for name, label in (("podcast", "podcast"), ("concert", "audience recording")):
+        ev = (data.get("evidence") or {}).get(name)
+        if not ev:
+            continue
+        source = f", source {ev['source'].upper()}" if ev.get("source") else ""
+        lines.append(f"  {label} score: {ev['score']:.2f}{source}")
+        for cue in ev["cues"][:6]:
+            arrow = "+" if cue["weight"] > 0 else "-"
+            lines.append(f"    {arrow} {cue['text']}")
     for reason in data["rule_reasons"]:
         lines.append(f"  {reason}")
     lines.append(f"  pipeline: {data['pipeline'] or 'none'}")

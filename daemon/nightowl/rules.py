@@ -45,9 +45,11 @@ class Match(BaseModel):
     duration_max: float | None = None
     channels: list[int] | None = None
     tags: dict[str, str] | None = None  # tag name -> glob on its value, case-insensitive
+    source: list[str] | None = None  # a live recording's source: aud, sbd, matrix (from names, lineage)
 
     _listify = field_validator(
-        "class_", "inbox", "path", "codec", "verdict", "source_codec", "sample_rate", "channels", mode="before"
+        "class_", "inbox", "path", "codec", "verdict", "source_codec", "sample_rate", "channels", "source",
+        mode="before"
     )(_as_list)
 
     @field_validator("class_")
@@ -133,6 +135,7 @@ class FileFacts:
     tags: dict[str, str] | None = None
     verdict: str | None = None
     source_codec: str | None = None
+    source: str | None = None  # aud | sbd | matrix, for live recordings
 
 
 @dataclass(frozen=True)
@@ -233,6 +236,8 @@ def match_rule(match: Match, facts: FileFacts) -> tuple[bool, str]:
         checks.append((dur <= match.duration_max, f"duration {dur:.0f} s"))
     if match.channels is not None:
         checks.append((facts.channels in match.channels, f"{facts.channels} channels"))
+    if match.source is not None:
+        checks.append((facts.source in match.source, f"source is {facts.source}"))
     for key, pattern in (match.tags or {}).items():
         value = (facts.tags or {}).get(key.lower())
         checks.append((value is not None and _glob(pattern, value), f"tag {key} is {value!r}"))

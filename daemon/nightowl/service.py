@@ -31,7 +31,7 @@ class Daemon:
         self.rules = rules
         self.stop_requested = threading.Event()
         self.settler = Settler(settings.settle_seconds)
-        self.analyzer = Analyzer()
+        self.analyzer = Analyzer(settings.class_options())
         self.settled: queue.Queue[tuple[Path, Inbox] | None] = queue.Queue()
         self.gpu = use_gpu(settings.device)
         from .worker import Worker

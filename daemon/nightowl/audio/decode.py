@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -124,3 +125,31 @@ def decode_excerpts(
         audio, sr = decode(path, start=start, duration=length)
         parts.append(audio)
     return parts, sr
+
+
+@dataclass(frozen=True)
+class Excerpts:
+    """What intake decodes of a file: its first and last seconds and a few from the middle."""
+
+    head: np.ndarray
+    middle: list[np.ndarray]
+    tail: np.ndarray
+    sample_rate: int
+
+
+def decode_plan(
+    path: str | Path, duration: float, *, count: int = 4, length: float = 4.5, edge: float = 8.0
+) -> Excerpts:
+    """Decode the head and tail (`edge` seconds each) and `count` middle excerpts.
+
+    Files too short for that are decoded whole once and sliced, so every file
+    costs at most one full decode and long ones only a few dozen seconds.
+    """
+    if duration <= 2 * edge + count * length * 1.5:
+        audio, sr = decode(path)
+        n = int(edge * sr)
+        return Excerpts(audio[:n], [audio], audio[-n:] if len(audio) > n else audio, sr)
+    middle, sr = decode_excerpts(path, duration, count=count, length=length)
+    head, _ = decode(path, duration=edge)
+    tail, _ = decode(path, start=max(0.0, duration - edge - 0.05), duration=edge)
+    return Excerpts(head, middle, tail, sr)

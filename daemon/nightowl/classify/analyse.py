@@ -1,7 +1,7 @@
-"""Everything intake learns about one file: probe, lossless check, class.
+"""Everything intake learns about one file: probe, lossless check, speech and room features, class.
 
-Runs in a child process for the daemon (numpy/PyAV stay out of the daemon) and
-in-process for `nightowl explain`.
+Runs in a child process for the daemon (numpy, PyAV and the speech model stay out
+of the daemon) and in-process for `nightowl explain`.
 """
 
 from __future__ import annotations
@@ -10,14 +10,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..audio.decode import DecodeError, decode_excerpts
+from ..audio.decode import DecodeError, decode_excerpts, decode_plan
 from ..audio.probe import Probe, ProbeError, probe
-from .decide import decide_class
+from .concert import concert_features, concert_score
+from .decide import ClassOptions, decide_class
 from .lossless import check_lossless
+from .podcast import podcast_metadata_cues, podcast_score
+from .speech import speech_features
+from .taper import source_kind, taper_cues
 
-# a few excerpts are enough for the check and keep intake cheap on long files
+# a few excerpts are enough for every feature and keep intake cheap on long files
 EXCERPTS = 4
 EXCERPT_SECONDS = 4.5
+EDGE_SECONDS = 8.0  # head and tail: applause, intros
+SIDECAR_SUFFIXES = {".txt", ".md", ".nfo", ".info"}
+SIDECAR_BYTES = 64 * 1024
 
 NOT_APPLICABLE = {"verdict": "not_applicable", "source_codec": None, "cutoff_hz": None, "confidence": None}
 
@@ -32,13 +39,11 @@ class Analysis:
     confidence: float = 0.0
     lossless_check: dict[str, Any] = field(default_factory=lambda: dict(NOT_APPLICABLE))
     reasons: list[str] = field(default_factory=list)
+    # per class: its score and the cues behind it; and the measured features
+    evidence: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    @property
-    def evidence(self) -> dict[str, Any]:
-        return {"lossless_check": self.lossless_check, "reasons": self.reasons}
 
 
 def lossless_check_of(path: Path, info: Probe) -> dict[str, Any]:
@@ -47,20 +52,53 @@ def lossless_check_of(path: Path, info: Probe) -> dict[str, Any]:
     return check_lossless(excerpts, sr).to_dict()
 
 
-def analyse(path: str | Path) -> Analysis:
-    """Probe, check and classify one file. Never raises for bad input: `ok` is False instead."""
+def read_sidecars(path: Path) -> dict[str, str]:
+    """The text files beside a recording and in its parent folder (lineage, info files)."""
+    texts: dict[str, str] = {}
+    for folder in (path.parent, path.parent.parent):
+        try:
+            candidates = sorted(p for p in folder.iterdir() if p.suffix.lower() in SIDECAR_SUFFIXES)
+        except OSError:
+            continue
+        for p in candidates[:20]:
+            try:
+                if p.is_file() and not p.is_symlink():
+                    with p.open("rb") as fh:
+                        texts[p.name] = fh.read(SIDECAR_BYTES).decode("utf-8", errors="replace")
+            except OSError:
+                continue
+    return texts
+
+
+def analyse(path: str | Path, options: ClassOptions | None = None) -> Analysis:
+    """Probe, measure and classify one file. Never raises for bad input: `ok` is False instead."""
+    options = options or ClassOptions()
     path = Path(path)
     try:
         info = probe(path)
     except ProbeError as exc:
         return Analysis(path=str(path), ok=False, error=str(exc), reasons=[f"unreadable: {exc}"])
-    check = dict(NOT_APPLICABLE)
-    if info.lossless:
-        try:
-            check = lossless_check_of(path, info)
-        except DecodeError as exc:
-            return Analysis(path=str(path), ok=False, error=f"cannot decode: {exc}", probe=info.to_dict())
-    decision = decide_class(info, check)
+    try:
+        plan = decode_plan(path, info.duration, count=EXCERPTS, length=EXCERPT_SECONDS, edge=EDGE_SECONDS)
+    except DecodeError as exc:
+        return Analysis(path=str(path), ok=False, error=f"cannot decode: {exc}", probe=info.to_dict())
+    sr = plan.sample_rate
+    check = check_lossless(plan.middle, sr).to_dict() if info.lossless else dict(NOT_APPLICABLE)
+    speech = speech_features([plan.head, *plan.middle], sr)
+    room = concert_features(plan.middle, sr, plan.head, plan.tail)
+    taper = taper_cues(path, read_sidecars(path))
+    pod_score, pod_cues = podcast_score(speech, podcast_metadata_cues(info.tags, path), info.duration,
+                                        info.channels, options.podcast_min_minutes)
+    live_score, live_cues = concert_score(room, taper)
+    decision = decide_class(info, check, podcast=pod_score, concert=live_score, speech=speech, options=options)
+    evidence = {
+        "lossless_check": check,
+        "podcast": {"score": round(pod_score, 3), "cues": [c.to_dict() for c in pod_cues]},
+        "concert": {"score": round(live_score, 3), "source": source_kind(taper),
+                    "cues": [c.to_dict() for c in live_cues]},
+        "speech": speech,
+        "room": room,
+    }
     return Analysis(
         path=str(path),
         ok=True,
@@ -69,4 +107,5 @@ def analyse(path: str | Path) -> Analysis:
         confidence=round(decision.confidence, 3),
         lossless_check=check,
         reasons=decision.reasons + list(check.get("reasons", [])),
+        evidence=evidence,
     )

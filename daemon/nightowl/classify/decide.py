@@ -7,6 +7,18 @@ from typing import Any
 
 from ..audio.probe import LOSSY_CODECS, Probe
 
+# mostly talk (share of time silero hears speech) but not a podcast: a voice memo, a lecture clip
+SPEECH_ONLY = 0.6
+
+
+@dataclass(frozen=True)
+class ClassOptions:
+    """The [classify] settings, passed to the analysis child."""
+
+    podcast_min_minutes: float = 1.0
+    podcast_threshold: float = 0.5
+    concert_threshold: float = 0.5
+
 
 @dataclass(frozen=True)
 class Classification:
@@ -15,20 +27,44 @@ class Classification:
     reasons: list[str] = field(default_factory=list)
 
 
-def decide_class(probe: Probe, check: dict[str, Any]) -> Classification:
-    """Class for a probed file given its lossless check (`check["verdict"]`)."""
+def _lossless_or_fake(probe: Probe, check: dict[str, Any]) -> Classification:
     verdict = check.get("verdict", "not_applicable")
     conf = float(check.get("confidence") or 0.0)
+    if verdict in ("transcoded", "upsampled"):
+        what = "made from a lossy file" if verdict == "transcoded" else "upsampled from a lower rate"
+        return Classification("fake_lossless", conf, [f"lossless container ({probe.codec}) but {what}"])
+    if verdict == "lossless":
+        return Classification("lossless_music", conf, [f"lossless container ({probe.codec}), full band"])
+    # no energy up high or no edge: nothing says it is fake, little says it is genuine
+    return Classification("lossless_music", min(conf, 0.5),
+                          [f"lossless container ({probe.codec}); the lossless check is inconclusive"])
+
+
+def decide_class(
+    probe: Probe,
+    check: dict[str, Any],
+    *,
+    podcast: float = 0.0,
+    concert: float = 0.0,
+    speech: dict[str, float] | None = None,
+    options: ClassOptions | None = None,
+) -> Classification:
+    """Class for a probed file from its lossless check and the podcast and concert scores (0..1).
+
+    What a file *is* comes before how it is stored: a podcast or a concert stays
+    one in FLAC or MP3. Talk that is not a podcast is not music either: unknown.
+    """
+    options = options or ClassOptions()
+    if podcast >= options.podcast_threshold and podcast >= concert:
+        return Classification("podcast", podcast, [f"podcast score {podcast:.2f}"])
+    if concert >= options.concert_threshold:
+        return Classification("concert", concert, [f"audience recording score {concert:.2f}"])
+    speech_ratio = float((speech or {}).get("speech_ratio", 0.0))
+    if speech_ratio >= SPEECH_ONLY:
+        return Classification("unknown", speech_ratio, [
+            f"mostly speech ({speech_ratio:.0%} of the time) but not a podcast (podcast score {podcast:.2f})"])
     if probe.lossless:
-        if verdict in ("transcoded", "upsampled"):
-            what = "made from a lossy file" if verdict == "transcoded" else "upsampled from a lower rate"
-            return Classification("fake_lossless", conf, [f"lossless container ({probe.codec}) but {what}"])
-        if verdict == "lossless":
-            return Classification("lossless_music", conf, [f"lossless container ({probe.codec}), full band"])
-        # no energy up high or no edge: nothing says it is fake, little says it is genuine
-        return Classification(
-            "lossless_music", min(conf, 0.5), [f"lossless container ({probe.codec}); the check is inconclusive"]
-        )
+        return _lossless_or_fake(probe, check)
     if probe.codec in LOSSY_CODECS:
         kbps = f" at {probe.bitrate // 1000} kbps" if probe.bitrate else ""
         return Classification("lossy_music", 1.0, [f"lossy codec {probe.codec}{kbps}"])

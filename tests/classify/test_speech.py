@@ -1,0 +1,173 @@
+"""Speech features on real audio: Silero VAD (ONNX), pacing, voices taking turns, music under talk.
+
+Speech clips are in tests/data/speech (see SOURCES.md there); music clips are the CC0
+sonic-pi samples in tests/data.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+
+from nightowl.audio.decode import decode, decode_excerpts
+from nightowl.audio.probe import probe
+from nightowl.classify.speech import (
+    FEATURE_KEYS,
+    VAD_RATE,
+    WINDOW,
+    speech_features,
+    speech_probabilities,
+    speech_segments,
+)
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+SPEECH = DATA / "speech"
+MUSIC = ["loop_tabla", "guit_em9", "loop_amen_full"]
+
+# reference turns of the pyannote sample (sample.rttm): nobody speaks before 6.69 s
+PYANNOTE_FIRST_SPEECH_S = 6.69
+
+
+def load16k(path: Path) -> np.ndarray:
+    audio, sr = sf.read(path, dtype="float32", always_2d=True)
+    return soxr.resample(audio.mean(axis=1), sr, VAD_RATE).astype(np.float32)
+
+
+def features_of(path: Path) -> dict[str, float]:
+    """As intake would: a few 20 s excerpts spread over the file (short files whole)."""
+    excerpts, sr = decode_excerpts(path, probe(path).duration, count=4, length=20.0)
+    return speech_features(excerpts, sr)
+
+
+def with_bed(speech: np.ndarray, sr: int, music_name: str, level_db: float) -> np.ndarray:
+    """Speech (mono) over a looped stereo music bed `level_db` below it."""
+    music, msr = sf.read(DATA / f"{music_name}.flac", dtype="float32", always_2d=True)
+    music = soxr.resample(music, msr, sr)
+    music = np.tile(music, (len(speech) // len(music) + 1, 1))[: len(speech)]
+    gain = np.sqrt(np.mean(speech[np.abs(speech) > 1e-3] ** 2) / np.mean(music ** 2)) * 10 ** (level_db / 20)
+    return (speech[:, None] + music * gain).astype(np.float32)
+
+
+def test_one_probability_per_32ms_window() -> None:
+    probs = speech_probabilities(np.zeros(VAD_RATE + 100, dtype=np.float32))
+    assert probs.shape == (-(-(VAD_RATE + 100) // WINDOW),)
+    assert probs.dtype == np.float32
+    assert np.all((probs >= 0) & (probs <= 1))
+    assert speech_probabilities(np.zeros(0, dtype=np.float32)).shape == (0,)
+
+
+def test_vad_finds_the_conversation_in_the_pyannote_sample() -> None:
+    probs = speech_probabilities(load16k(SPEECH / "pyannote_sample.flac"))
+    t = np.arange(len(probs)) * WINDOW / VAD_RATE
+    before = probs[t < PYANNOTE_FIRST_SPEECH_S - 0.3]
+    after = probs[t >= PYANNOTE_FIRST_SPEECH_S + 0.3]
+    assert np.mean(before > 0.5) < 0.05  # the silent lead-in
+    assert np.mean(after > 0.5) > 0.7  # a busy two-person conversation
+    segments = speech_segments(probs)
+    assert segments and segments[0][0] * WINDOW / VAD_RATE == pytest.approx(PYANNOTE_FIRST_SPEECH_S, abs=0.4)
+
+
+def test_vad_finds_the_arctic_sentence() -> None:
+    probs = speech_probabilities(load16k(SPEECH / "arctic_a0007.flac"))
+    assert np.mean(probs > 0.5) > 0.6
+
+
+@pytest.mark.parametrize("name", MUSIC)
+def test_no_speech_in_music(name: str) -> None:
+    audio, sr = sf.read(DATA / f"{name}.flac", dtype="float32", always_2d=True)
+    probs = speech_probabilities(soxr.resample(audio.mean(axis=1), sr, VAD_RATE))
+    assert np.mean(probs > 0.5) < 0.02
+    feats = speech_features([audio], sr)
+    assert feats["speech_ratio"] == 0.0
+    assert feats["voices"] == 0.0
+
+
+def test_features_are_plain_floats_with_documented_keys() -> None:
+    feats = features_of(SPEECH / "voice_memo.mp3")
+    assert set(feats) == set(FEATURE_KEYS)
+    assert all(type(v) is float for v in feats.values())
+
+
+def test_batched_vad_matches_one_stream() -> None:
+    """speech_features cuts excerpts into warmed-up chunks and batches them; it must agree with
+    running the model over each excerpt in one go."""
+    x = load16k(SPEECH / "pyannote_sample.flac")
+    whole = speech_segments(speech_probabilities(x))
+    ratio = sum(e - s for s, e in whole) / len(speech_probabilities(x))
+    assert speech_features([x[:, None]], VAD_RATE)["speech_ratio"] == pytest.approx(ratio, abs=0.03)
+
+
+def test_two_voices_take_turns_in_the_dialogue() -> None:
+    feats = features_of(SPEECH / "dialogue_two_voices.mp3")
+    assert feats["speech_ratio"] > 0.7
+    assert feats["voices"] >= 2
+    assert feats["turn_changes_per_minute"] >= 5
+    assert 0.3 < feats["median_pause_s"] < 0.8  # the render's pauses are 0.25-0.7 s
+
+
+def test_two_voices_take_turns_in_the_pyannote_sample() -> None:
+    feats = features_of(SPEECH / "pyannote_sample.flac")
+    assert feats["voices"] >= 2
+    assert feats["turn_changes_per_minute"] >= 5  # the reference has ~20 changes per minute of speech
+
+
+@pytest.mark.parametrize("name", ["voice_memo.mp3", "arctic_a0007.flac"])
+def test_a_single_voice_is_one_voice(name: str) -> None:
+    feats = features_of(SPEECH / name)
+    assert feats["voices"] == 1
+    assert feats["turn_changes_per_minute"] == 0
+
+
+def test_voice_memo_pacing() -> None:
+    feats = features_of(SPEECH / "voice_memo.mp3")
+    assert 0.5 < feats["speech_ratio"] < 0.9
+    assert feats["median_pause_s"] > 0.8  # thinking pauses
+    assert 2.0 < feats["longest_speech_s"] < 10.0
+    assert feats["gap_level_db"] < -30  # pauses are (nearly) silent
+    assert feats["channels"] == 1.0
+    assert feats["stereo_width_db"] == -120.0
+
+
+@pytest.mark.parametrize("bed", ["guit_em9", "loop_tabla"])
+def test_a_music_bed_sounds_between_the_words(bed: str) -> None:
+    speech, sr = decode(SPEECH / "dialogue_two_voices.mp3", duration=40.0)
+    alone = speech_features([speech], sr)
+    mixed = speech_features([with_bed(speech[:, 0], sr, bed, -15.0)], sr)
+    assert mixed["speech_ratio"] > 0.7  # the talk is still found
+    assert mixed["gap_level_db"] > alone["gap_level_db"] + 12
+    assert mixed["music_presence"] > alone["music_presence"] + 0.15
+    assert mixed["channels"] == 2.0
+
+
+def test_music_alone_is_music_without_speech() -> None:
+    audio, sr = sf.read(DATA / "guit_em9.flac", dtype="float32", always_2d=True)
+    feats = speech_features([audio], sr)
+    assert feats["speech_ratio"] == 0.0
+    assert feats["gap_tonal_persistence"] > 0.5  # held notes keep their partials
+    assert feats["music_presence"] >= 0.5
+
+
+def test_cost_per_minute_is_small() -> None:
+    excerpts, sr = decode_excerpts(SPEECH / "dialogue_two_voices.mp3", 121.0, count=4, length=20.0)
+    speech_features(excerpts[:1], sr)  # load the model first
+    start = time.process_time()
+    feats = speech_features(excerpts, sr)
+    per_minute = (time.process_time() - start) / (feats["duration_s"] / 60)
+    assert per_minute < 1.0  # ~0.3 s on an idle core; generous for loaded test machines
+
+
+def test_the_daemon_side_never_imports_torch() -> None:
+    code = (
+        "import sys, numpy as np\n"
+        "from nightowl.classify.speech import speech_probabilities\n"
+        "speech_probabilities(np.zeros(16000, dtype=np.float32))\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
