@@ -37,6 +37,20 @@ def score_file(path: Path, min_minutes: float = 1.0) -> tuple[float, list[Cue]]:
     return podcast_score(speech_features(excerpts, sr), cues, info.duration, info.channels, min_minutes)
 
 
+def write_mp3(path: Path, audio: np.ndarray, sr: int, kbps: int = 128) -> None:
+    """Stereo MP3 with PyAV (libmp3lame)."""
+    with av.open(str(path), "w", format="mp3") as out:
+        stream = out.add_stream("libmp3lame", rate=sr, layout="stereo")
+        stream.bit_rate = kbps * 1000
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio.T, dtype=np.float32), format="fltp",
+                                           layout="stereo")
+        frame.sample_rate = sr
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+
+
 def write_m4a(path: Path, audio: np.ndarray, sr: int) -> None:
     """AAC in MP4 with PyAV (mono)."""
     with av.open(str(path), "w", format="mp4") as out:
@@ -195,6 +209,21 @@ def test_music_with_a_spoken_intro_is_not_a_podcast(tmp_path: Path) -> None:
     score, cues = score_file(path)
     assert score < 0.1
     assert any(c.name == "speech_ratio" and c.weight < 0 for c in cues)
+
+
+def test_a_song_with_a_singer_is_not_a_podcast(tmp_path: Path) -> None:
+    """Lossy music with vocals: a sung melody over a guitar, 77 s, MP3 128k, tagged like music."""
+    voice, sr = sf.read(SPEECH / "sung_daisy.flac", dtype="float32")
+    voice = soxr.resample(np.tile(voice, 4), sr, 44100)
+    music, msr = sf.read(DATA / "guit_em9.flac", dtype="float32", always_2d=True)
+    music = np.tile(music, (len(voice) // len(music) + 1, 1))[: len(voice)]
+    gain = np.sqrt(np.mean(voice ** 2) / np.mean(music ** 2)) * 10 ** (-8 / 20)
+    path = tmp_path / "Daisy Bell.mp3"
+    write_mp3(path, np.clip((voice[:, None] + music * gain) * 0.5, -1, 1), 44100)
+    score, cues = score_file(path)
+    assert score < 0.2
+    assert cues[0].name == "pitch_hold" and "singing" in cues[0].text
+    assert "turns" not in names(cues)  # the melody's leaps are not voices taking turns
 
 
 def test_strong_metadata_alone_makes_a_podcast(tmp_path: Path) -> None:

@@ -89,10 +89,11 @@ def test_no_speech_in_music(name: str) -> None:
     assert feats["voices"] == 0.0
 
 
-def test_features_are_plain_floats_with_documented_keys() -> None:
-    feats = features_of(SPEECH / "voice_memo.mp3")
+@pytest.mark.parametrize("path", [SPEECH / "voice_memo.mp3", DATA / "loop_tabla.flac"], ids=lambda p: p.name)
+def test_features_are_finite_plain_floats_with_documented_keys(path: Path) -> None:
+    feats = features_of(path)
     assert set(feats) == set(FEATURE_KEYS)
-    assert all(type(v) is float for v in feats.values())
+    assert all(type(v) is float and np.isfinite(v) for v in feats.values())
 
 
 def test_batched_vad_matches_one_stream() -> None:
@@ -144,6 +145,14 @@ def test_a_music_bed_sounds_between_the_words(bed: str) -> None:
     assert mixed["gap_level_db"] > alone["gap_level_db"] + 12
     assert mixed["music_presence"] > alone["music_presence"] + 0.15
     assert mixed["channels"] == 2.0
+
+
+def test_sung_notes_are_held_spoken_syllables_glide() -> None:
+    sung = features_of(SPEECH / "sung_daisy.flac")
+    assert sung["speech_ratio"] > 0.5  # the VAD takes singing for speech...
+    assert sung["pitch_hold_ratio"] > 0.25  # ...but a singer holds notes
+    for name in ["dialogue_two_voices.mp3", "voice_memo.mp3", "pyannote_sample.flac"]:
+        assert features_of(SPEECH / name)["pitch_hold_ratio"] < 0.1, name
 
 
 def test_music_alone_is_music_without_speech() -> None:

@@ -79,11 +79,16 @@ def _tags(path: Path) -> tuple[dict[str, str], bool]:
         text = value
         if hasattr(value, "text"):
             text = value.text
+        elif hasattr(value, "value"):  # ID3 PCST and similar flag frames
+            text = value.value
+        elif hasattr(value, "url"):  # ID3 WFED/W*** link frames
+            text = value.url
         if isinstance(text, list):
             text = text[0] if text else ""
-        if isinstance(text, (bytes, bytearray)) or len(str(text)) > 500:
+        if isinstance(text, (bytes, bytearray)):
             continue
-        tags[name.lower()] = str(text)
+        # long descriptions matter for being there, not for their full text
+        tags[name.lower()] = str(text)[:500]
     return tags, has_cover
 
 

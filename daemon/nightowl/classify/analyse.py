@@ -16,13 +16,17 @@ from .concert import concert_features, concert_score
 from .decide import ClassOptions, decide_class
 from .lossless import check_lossless
 from .podcast import podcast_metadata_cues, podcast_score
-from .speech import speech_features
+from .speech import speech_features, speech_share
 from .taper import source_kind, taper_cues
 
 # a few excerpts are enough for every feature and keep intake cheap on long files
 EXCERPTS = 4
 EXCERPT_SECONDS = 4.5
 EDGE_SECONDS = 8.0  # head and tail: applause, intros
+# speech features need long stretches (turn-taking); they run only where a quick listen
+# hears talk or the tags say podcast, so music files never pay for them
+SPEECH_EXCERPT_SECONDS = 20.0
+SCREEN_SPEECH_SHARE = 0.2
 SIDECAR_SUFFIXES = {".txt", ".md", ".nfo", ".info"}
 SIDECAR_BYTES = 64 * 1024
 
@@ -70,6 +74,14 @@ def read_sidecars(path: Path) -> dict[str, str]:
     return texts
 
 
+def _speech_excerpts(path: Path, info: Probe, plan: Any) -> list[Any]:
+    """Long excerpts for the speech features (the whole file when it is short)."""
+    if len(plan.middle) == 1:
+        return plan.middle  # already the whole file
+    excerpts, _ = decode_excerpts(path, info.duration, count=EXCERPTS, length=SPEECH_EXCERPT_SECONDS)
+    return excerpts
+
+
 def analyse(path: str | Path, options: ClassOptions | None = None) -> Analysis:
     """Probe, measure and classify one file. Never raises for bad input: `ok` is False instead."""
     options = options or ClassOptions()
@@ -84,11 +96,15 @@ def analyse(path: str | Path, options: ClassOptions | None = None) -> Analysis:
         return Analysis(path=str(path), ok=False, error=f"cannot decode: {exc}", probe=info.to_dict())
     sr = plan.sample_rate
     check = check_lossless(plan.middle, sr).to_dict() if info.lossless else dict(NOT_APPLICABLE)
-    speech = speech_features([plan.head, *plan.middle], sr)
+    tag_cues = podcast_metadata_cues(info.tags, path)
+    heard = speech_share(plan.middle, sr)
+    speech: dict[str, float] = {}
+    if heard >= SCREEN_SPEECH_SHARE or any(c.weight > 0 for c in tag_cues):
+        speech = speech_features(_speech_excerpts(path, info, plan), sr)
     room = concert_features(plan.middle, sr, plan.head, plan.tail)
     taper = taper_cues(path, read_sidecars(path))
-    pod_score, pod_cues = podcast_score(speech, podcast_metadata_cues(info.tags, path), info.duration,
-                                        info.channels, options.podcast_min_minutes)
+    pod_score, pod_cues = podcast_score(speech, tag_cues, info.duration, info.channels,
+                                        options.podcast_min_minutes)
     live_score, live_cues = concert_score(room, taper)
     decision = decide_class(info, check, podcast=pod_score, concert=live_score, speech=speech, options=options)
     evidence = {
@@ -96,7 +112,7 @@ def analyse(path: str | Path, options: ClassOptions | None = None) -> Analysis:
         "podcast": {"score": round(pod_score, 3), "cues": [c.to_dict() for c in pod_cues]},
         "concert": {"score": round(live_score, 3), "source": source_kind(taper),
                     "cues": [c.to_dict() for c in live_cues]},
-        "speech": speech,
+        "speech": {"quick_listen_speech_share": round(heard, 3), **speech},
         "room": room,
     }
     return Analysis(

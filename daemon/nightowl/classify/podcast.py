@@ -41,6 +41,9 @@ BIAS = -2.0  # without evidence a file is not a podcast (about 0.12)
 # tags this strong were set on purpose (a podcast app or feed wrote them): the audio's
 # evidence against counts half, so a short or music-heavy episode stays an episode
 STRONG_METADATA = 3.0
+# share of voiced time in held notes (speech_features' pitch_hold_ratio): from the first
+# value that is no longer speech-like to where it is surely singing
+SUNG_HOLD = (0.12, 0.30)
 
 
 @dataclass(frozen=True)
@@ -148,12 +151,14 @@ def _audio_cues(speech: dict[str, float], duration: float, channels: int, min_mi
             cues.append(Cue("speech_confidence", round(confidence, 2), -1.5,
                             "the voice detector is unsure of the 'speech', as it is with singing"))
         hold = float(speech.get("pitch_hold_ratio", 0.0))
-        if hold > 0.55:
-            cues.append(Cue("pitch_hold", round(hold, 2), -1.5 * min(1.0, (hold - 0.55) / 0.15),
+        sung = hold >= SUNG_HOLD[0]
+        if sung:
+            cues.append(Cue("pitch_hold", round(hold, 2), -3.0 * min(1.0, (hold - SUNG_HOLD[0]) / (SUNG_HOLD[1] - SUNG_HOLD[0])),
                             f"the voice holds steady notes ({hold:.0%} of voiced time), like singing"))
         voices = int(speech.get("voices", 0))
         turns = float(speech.get("turn_changes_per_minute", 0.0))
-        if voices >= 2 and turns >= 2.0:
+        # a melody jumps between pitches like voices taking turns: only count turns in talk
+        if voices >= 2 and turns >= 2.0 and not sung:
             cues.append(Cue("turns", round(turns, 1), 1.5,
                             f"{voices} voices take turns ({turns:.0f} changes per minute of speech)"))
         elif voices == 1:
