@@ -6,8 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # systemd-python builds against libsystemd; systemd-analyze checks the unit in the tests
 SYSTEM_PACKAGES := gcc pkg-config libsystemd-dev systemd
-# the benchmark corpus renders MIDI files
-BENCH_PACKAGES := fluidsynth fluid-soundfont-gm
+# the benchmark corpus renders MIDI files and speaks its podcasts
+BENCH_PACKAGES := fluidsynth fluid-soundfont-gm espeak-ng festival festvox-us-slt-hts
 
 .PHONY: run test setup system-packages bench-packages packages bench clean
 
@@ -46,7 +46,9 @@ bench: setup bench-packages
 	$(BIN)/pip install -q -e '.[systemd,test,bench]'
 	$(BIN)/python bench/corpus.py
 	$(BIN)/python bench/lossless_accuracy.py
+	$(BIN)/python bench/classify.py
 	$(BIN)/python bench/intake_cost.py
+	$(BIN)/python bench/settle_latency.py
 	$(BIN)/python bench/daemon_idle.py
 
 clean:

@@ -52,13 +52,17 @@ def decide_class(
     """Class for a probed file from its lossless check and the podcast and concert scores (0..1).
 
     What a file *is* comes before how it is stored: a podcast or a concert stays
-    one in FLAC or MP3. Talk that is not a podcast is not music either: unknown.
+    one in FLAC or MP3. Then a transcode is a fake, whatever it holds. Talk that is
+    not a podcast (a voice memo) is not music either: unknown.
     """
     options = options or ClassOptions()
     if podcast >= options.podcast_threshold and podcast >= concert:
         return Classification("podcast", podcast, [f"podcast score {podcast:.2f}"])
     if concert >= options.concert_threshold:
         return Classification("concert", concert, [f"audience recording score {concert:.2f}"])
+    # a transcode is a fake whatever it holds
+    if probe.lossless and check.get("verdict") in ("transcoded", "upsampled"):
+        return _lossless_or_fake(probe, check)
     speech_ratio = float((speech or {}).get("speech_ratio", 0.0))
     if speech_ratio >= SPEECH_ONLY:
         return Classification("unknown", speech_ratio, [
