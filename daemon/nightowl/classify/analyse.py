@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..audio.decode import DecodeError, decode_excerpts, decode_plan
 from ..audio.probe import Probe, ProbeError, probe
 from .concert import concert_features, concert_score
@@ -97,7 +99,8 @@ def analyse(path: str | Path, options: ClassOptions | None = None) -> Analysis:
     sr = plan.sample_rate
     check = check_lossless(plan.middle, sr).to_dict() if info.lossless else dict(NOT_APPLICABLE)
     tag_cues = podcast_metadata_cues(info.tags, path)
-    heard = speech_share(plan.middle, sr)
+    # a short file is one excerpt: listen at four places in it all the same
+    heard = speech_share(plan.middle if len(plan.middle) > 1 else np.array_split(plan.middle[0], EXCERPTS), sr)
     speech: dict[str, float] = {}
     if heard >= SCREEN_SPEECH_SHARE or any(c.weight > 0 for c in tag_cues):
         speech = speech_features(_speech_excerpts(path, info, plan), sr)

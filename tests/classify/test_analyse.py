@@ -1,0 +1,97 @@
+"""Every class through the real analysis, on real files: what `nightowl explain` and intake see."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from mutagen.id3 import ID3, PCST, TCON, TDES, WFED
+
+from bench.transcode import Setting, encode_bytes, roundtrip
+from nightowl.classify.analyse import analyse
+from tests.classify.test_concert import DATA, SONGS, load, show, through
+
+
+@pytest.fixture(scope="module")
+def hall_show() -> np.ndarray:
+    """An audience recording: songs through a measured hall, a crowd near the mic, cheering at the ends."""
+    parts = []
+    for name in SONGS:
+        parts += [load(DATA / f"{name}.flac"), np.zeros((int(0.8 * 44100), 2), np.float32)]
+    return show(through(np.concatenate(parts), load(DATA / "concert" / "IRMediumHallStereo.flac")))
+
+
+def test_a_podcast_is_a_podcast(tmp_path: Path) -> None:
+    a = analyse(DATA / "speech" / "dialogue_two_voices.mp3")
+    assert a.file_class == "podcast", a.reasons
+    assert a.evidence["podcast"]["score"] >= 0.5
+
+
+def test_a_voice_memo_is_not_a_podcast() -> None:
+    a = analyse(DATA / "speech" / "voice_memo.mp3")
+    assert a.file_class == "unknown", a.reasons
+    assert a.evidence["podcast"]["score"] < 0.5
+
+
+def test_podcast_tags_make_a_podcast_of_a_tagged_mp3(tmp_path: Path) -> None:
+    audio, sr = sf.read(DATA / "speech" / "voice_memo.mp3", dtype="float32", always_2d=True)
+    path = tmp_path / "show.mp3"
+    path.write_bytes(encode_bytes(np.concatenate([audio] * 3), sr, Setting("mp3", "96k"))[0])
+    tags = ID3()
+    tags.add(TCON(encoding=3, text="Podcast"))
+    tags.add(PCST(value=1))
+    tags.add(TDES(encoding=3, text="Episode 12: the night shift"))
+    tags.add(WFED(url="https://example.org/feed.xml"))
+    tags.save(path)
+    a = analyse(path)
+    assert a.file_class == "podcast", a.reasons
+    names = {c["name"] for c in a.evidence["podcast"]["cues"]}
+    assert {"genre", "feed"} & names or len(names) >= 3
+
+
+def test_an_audience_recording_is_a_concert_from_the_audio_alone(tmp_path: Path, hall_show: np.ndarray) -> None:
+    path = tmp_path / "untitled.flac"
+    sf.write(path, hall_show, 44100, subtype="PCM_16")
+    a = analyse(path)
+    assert a.file_class == "concert", (a.reasons, a.evidence["concert"])
+
+
+def test_an_etree_folder_with_a_lineage_file_says_aud(tmp_path: Path, hall_show: np.ndarray) -> None:
+    show_dir = tmp_path / "owls1994-05-12.aud.flac16"
+    show_dir.mkdir()
+    path = show_dir / "owls1994-05-12d1t03.flac"
+    sf.write(path, hall_show, 44100, subtype="PCM_16")
+    (show_dir / "owls1994-05-12.txt").write_text(
+        "Night Owls\n1994-05-12\nSource: AUD Schoeps MK4 > Sony TCD-D8 (DAT)\nLineage: DAT > SPDIF > FLAC\n")
+    a = analyse(path)
+    assert a.file_class == "concert"
+    assert a.evidence["concert"]["source"] == "aud"
+
+
+def test_a_soundboard_recording_is_a_concert_that_says_sbd(tmp_path: Path) -> None:
+    show_dir = tmp_path / "owls2001-03-04.sbd.flac16"
+    show_dir.mkdir()
+    path = show_dir / "owls2001-03-04d2t05.flac"
+    shutil.copy(DATA / "loop_tabla.flac", path)
+    (show_dir / "info.txt").write_text("Source: SBD > DAT\nLineage: DAT > CD > EAC > FLAC\n")
+    a = analyse(path)
+    assert a.file_class == "concert"
+    assert a.evidence["concert"]["source"] == "sbd"
+
+
+def test_music_files_keep_their_classes(tmp_path: Path) -> None:
+    audio, sr = sf.read(DATA / "loop_tabla.flac", dtype="float32", always_2d=True)
+    fake = tmp_path / "fake.flac"
+    sf.write(fake, roundtrip(audio, sr, Setting("mp3", "128k")), sr, subtype="PCM_16")
+    lossy = tmp_path / "song.mp3"
+    lossy.write_bytes(encode_bytes(audio, sr, Setting("mp3", "192k"))[0])
+    note = tmp_path / "note.flac"
+    note.write_text("not audio")
+    assert analyse(DATA / "loop_tabla.flac").file_class == "lossless_music"
+    assert analyse(fake).file_class == "fake_lossless"
+    assert analyse(lossy).file_class == "lossy_music"
+    bad = analyse(note)
+    assert not bad.ok and bad.file_class == "unknown"
