@@ -25,13 +25,18 @@ def _analyse(path: str, options: Any) -> dict[str, Any]:
 
 
 def _exit_with_parent(parent: int) -> None:
-    """In the analysis child: exit when the daemon is gone (even after a SIGKILL).
+    """In the analysis child, before any analysis import: keep numeric libraries to one
+    thread, and exit when the daemon is gone (even after a SIGKILL).
 
     The pool's child holds both ends of its own work pipe, so it would never see
     the daemon die; PR_SET_PDEATHSIG does not fit either (it follows the thread
     that started the child, and the pool starts children from several threads).
     """
     import os
+
+    # one analysis at a time, each single-threaded: BLAS worker threads only spin on 2 cores
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
 
     def watch() -> None:
         while os.getppid() == parent:

@@ -198,6 +198,34 @@ def test_cheap_enough(hall_show: np.ndarray) -> None:
     assert per_call / minutes < 0.4, per_call
 
 
+def test_cheap_enough_for_intake(hall_show: np.ndarray) -> None:
+    """What intake passes (4 x 4.5 s from the middle, 8 s at each end): the whole intake of a
+    file must cost under a third of its decoding (~0.1 s for 3 minutes); this is ~30 ms on an
+    idle core (generous here for busy CI)."""
+    n, length = len(hall_show), int(4.5 * SR)
+    starts = np.linspace(n * 0.05, n * 0.95 - length, 4).astype(int)
+    excerpts = [hall_show[s : s + length] for s in starts]
+    head, tail = hall_show[: 8 * SR], hall_show[-8 * SR :]
+    concert_features(excerpts, SR, head, tail)
+    times = []
+    for _ in range(7):
+        t0 = time.process_time()
+        concert_features(excerpts, SR, head, tail)
+        times.append(time.process_time() - t0)
+    assert float(np.median(times)) < 0.08, times
+
+
+def test_dual_mono_and_channel_swap(hall_show: np.ndarray) -> None:
+    """The pair is read from mid and side: swapping the channels changes nothing, and a
+    dual-mono file has no pair to learn from."""
+    f = features(hall_show)
+    swapped = features(np.ascontiguousarray(hall_show[:, ::-1]))
+    assert all(abs(f[k] - swapped[k]) < 1e-3 for k in f), (f, swapped)
+    dual = np.repeat(hall_show.mean(axis=1, keepdims=True), 2, axis=1)
+    g = features(dual)
+    assert g["stereo"] == 0.0 and g["coh_high"] == 0.3
+
+
 @pytest.mark.parametrize("rate", [48000, 16000, 8000])
 def test_other_sample_rates(hall_show: np.ndarray, rate: int) -> None:
     y = soxr.resample(hall_show, SR, rate).astype(np.float32)

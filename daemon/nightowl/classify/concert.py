@@ -48,46 +48,139 @@ COHERENCE_BANDS = {"low": (100.0, 500.0), "mid": (500.0, 2000.0), "high": (2000.
 
 # neutral values reported where a feature cannot be measured (mono, too short, silent)
 NEUTRAL = {
-    "reverb_s": 0.7, "fastest_drop_db": 13.0, "room_db": -6.0, "onset_jump_db": 15.0, "gap_db": -25.0,
+    "reverb_s": 0.7, "fastest_drop_db": 13.0, "gap_db": -25.0,
     "bed_db": -40.0, "bed_flatness": 0.2, "bed_crowd": 0.0, "music_flatness": 0.1, "music_range_db": 10.0,
     "applause_head": 0.0, "applause_tail": 0.0, "applause_mid": 0.0,
     "boom_db": 0.0, "hf_db": -25.0, "coh_low": 0.6, "coh_mid": 0.4, "coh_high": 0.3,
 }
 
+# Cost (intake runs this on every file, on 4 x 4.5 s of stereo plus 8 s at each end):
+# everything but `hf_db` lives below 8 kHz, so 32 kHz and faster audio is first halved
+# in rate (a 3-tap [1 2 1]/4 filter, its droop undone per bin, levels rescaled to the
+# full-rate frames') and analysed with frames of the same length in time (23 ms) on the
+# same 10 ms grid, all in one transform. `hf_db` comes from every HF_STRIDE-th
+# full-rate frame of the middle excerpts (a denser pick costs more; sparser ones miss a
+# loop's few cymbal hits). The pair's coherence needs only sums over frames: the side
+# channel is transformed on every COH_STRIDE-th frame (the mid channel, which every
+# other cue uses, on all of them). Only the crowd band of the head and tail is kept.
+TOP_HZ = 8000.0
+HF_STRIDE = 4
+COH_STRIDE = 3
+END_STRIDE = 1  # head and tail (applause only): 2 would halve their cost, but moves applause_* by up to 0.27
 
-def _mono(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x.mean(axis=1) if x.ndim == 2 else x
 
+class _Grid:
+    """Frames for one sample rate: the full-rate hop and frame length, and the working rate."""
 
-def _stft(x: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """Complex spectra of Hann frames (10 ms hop); returns (freqs, spectra, hop seconds)."""
-    hop = max(1, int(round(sr * HOP_S)))
-    n_fft = 1 << int(np.ceil(np.log2(2.3 * hop)))
-    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
-    if len(x) < n_fft:
-        return freqs, np.zeros((0, len(freqs)), np.complex64), hop / sr
-    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop]
-    # single precision throughout: twice as fast, and 24 bits are plenty for levels
-    spec = scipy.fft.rfft(frames * np.hanning(n_fft).astype(np.float32), axis=1)
-    return freqs, spec, hop / sr
+    def __init__(self, sr: int) -> None:
+        self.sr = sr
+        self.hop = max(1, int(round(sr * HOP_S)))  # in full-rate samples
+        self.n_fft_full = 1 << int(round(np.log2(2.32 * self.hop)))  # ~23 ms: 1024 at 44.1 and 48 kHz
+        self.down = 2 if sr >= 32000 and self.n_fft_full >= 8 else 1
+        self.n_fft = self.n_fft_full // self.down
+        freqs = np.fft.rfftfreq(self.n_fft_full, 1.0 / sr)
+        self.nb = int(np.searchsorted(freqs, TOP_HZ))  # bins below 8 kHz (all of them at <= 16 kHz)
+        self.freqs = freqs[: self.nb]
+        self.window = np.hanning(self.n_fft).astype(np.float32)
+        # power gain: back to full-rate frame levels, and the filter's droop undone
+        droop = np.cos(np.pi * self.freqs / sr) ** 4 if self.down == 2 else np.ones(self.nb)
+        self.gain = (self.down**2 / droop).astype(np.float32)
+        self.hop_s = self.hop / sr
+
+    def reduce(self, x: np.ndarray) -> np.ndarray:
+        """1-D signal at the working rate."""
+        if self.down == 1 or len(x) < 3:
+            return np.ascontiguousarray(x, dtype=np.float32)
+        m = (len(x) - 1) // 2
+        pairs = x[: 2 * m + 1]
+        y = pairs[0:-2:2] + pairs[2::2]
+        y += pairs[1:-1:2]
+        y += pairs[1:-1:2]
+        y *= 0.25
+        return y
+
+    def reduce_pair(self, x: np.ndarray, side: bool) -> list[np.ndarray]:
+        """Mid (and side) channel of a stereo pair (frames, 2) at the working rate."""
+        if self.down == 1 or len(x) < 4:
+            out = [0.5 * (x[:, 0] + x[:, 1])]
+            return out + [0.5 * (x[:, 0] - x[:, 1])] if side else out
+        # the pair read as one complex signal, L + iR, is filtered in one go (no matrix
+        # product: numpy hands those to a multi-threaded BLAS, whose idle threads spin
+        # and cost more CPU than the product itself)
+        z = self.reduce(np.ascontiguousarray(x, dtype=np.float32).view(np.complex64)[:, 0])
+        mid = z.real + z.imag
+        mid *= np.float32(0.5)
+        if not side:
+            return [mid]
+        sd = z.real - z.imag
+        sd *= np.float32(0.5)
+        return [mid, sd]
+
+    def count(self, n_full: int, n_work: int, stride: int = 1) -> int:
+        """How many frames on the full-rate 10 ms grid (every `stride`-th) fit: frame q starts
+        at working sample (q * stride * hop) // down."""
+        if n_full < self.n_fft_full:
+            return 0
+        k = -(-((n_full - self.n_fft_full) // self.hop + 1) // stride)
+        while k and ((k - 1) * stride * self.hop) // self.down + self.n_fft > n_work:
+            k -= 1
+        return k
+
+    def spectra(self, jobs: list[tuple[np.ndarray, int, int, int, int]]) -> list[np.ndarray]:
+        """Complex spectra (frames, bins lo..hi below 8 kHz) of Hann frames of 1-D signals
+        on the 10 ms grid: jobs of (signal, frames, stride, lo, hi); one transform for all."""
+        n = self.n_fft
+        buf = np.empty((sum(j[1] for j in jobs), n), np.float32)
+        pos = 0
+        for y, c, stride, _, _ in jobs:
+            if not c:
+                continue
+            view = np.lib.stride_tricks.sliding_window_view(y, n)
+            step = stride * self.hop
+            if self.down == 1:
+                np.multiply(view[::step][:c], self.window, out=buf[pos : pos + c])
+            else:  # (q * step) // 2: every other frame is on a grid of its own
+                for r in (0, 1):
+                    k = (c + 1 - r) // 2
+                    if k:
+                        np.multiply(view[(r * step) // 2 :: step][:k], self.window, out=buf[pos + r : pos + c : 2])
+            pos += c
+        spec = scipy.fft.rfft(buf, axis=1)
+        out, pos = [], 0
+        for _, c, _, lo, hi in jobs:
+            out.append(spec[pos : pos + c, lo:hi])
+            pos += c
+        return out
+
+    def power(self, s: np.ndarray, lo: int = 0) -> np.ndarray:
+        """|s|^2 at full-rate levels (s: spectra of bins lo.. from `spectra`)."""
+        p = s.real**2
+        p += s.imag**2
+        if self.down != 1:
+            p *= self.gain[lo : lo + s.shape[1]]
+        return p
 
 
 def _bins(freqs: np.ndarray, lo: float, hi: float) -> slice:
     return slice(int(np.searchsorted(freqs, lo)), int(np.searchsorted(freqs, hi)))
 
 
-def _band_db(power: np.ndarray, freqs: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Level (dB) per frame in a band."""
-    band = _bins(freqs, lo, hi)
-    if band.stop <= band.start:
-        return np.full(len(power), -200.0)
-    return 10.0 * np.log10(power[:, band].sum(axis=1, dtype=np.float64) + 1e-20)
+def _db(x: np.ndarray) -> np.ndarray:
+    return 10.0 * np.log10(np.asarray(x, dtype=np.float64) + 1e-20)
 
 
-def _flatness(power: np.ndarray, freqs: np.ndarray, lo: float, hi: float) -> np.ndarray:
+def _band_levels(power: np.ndarray, freqs: np.ndarray, bands: Sequence[tuple[float, float]]) -> np.ndarray:
+    """Level (dB) per frame in each band: (frames, bands); -200 for an empty band."""
+    out = np.full((len(power), len(bands)), -200.0)
+    for i, (lo, hi) in enumerate(bands):
+        b = _bins(freqs, lo, hi)
+        if b.stop > b.start:  # (no matrix product: see _Grid.reduce_pair)
+            out[:, i] = _db(power[:, b].sum(axis=1, dtype=np.float64))
+    return out
+
+
+def _flatness(power: np.ndarray, band: slice) -> np.ndarray:
     """Spectral flatness (geometric / arithmetic mean) per frame in a band: 1 = white noise."""
-    band = _bins(freqs, lo, hi)
     if band.stop - band.start < 4:
         return np.zeros(len(power))
     p = power[:, band] + np.float32(1e-20)
@@ -100,48 +193,17 @@ def _decay_drops(env_db: np.ndarray, hop_s: float) -> np.ndarray:
     A room cannot let sound die faster than its own decay (60 dB per RT60): in a
     dry mix the steepest of these falls are tens of dB (a note stops dead), in a
     hall only a few. The steady bed (crowd, hiss) is taken out first, so a fall
-    into it still counts at its full depth.
+    into it still counts at its full depth. `env_db`: (frames, bands), bands apart.
     """
     k = max(2, int(round(DECAY_WINDOW_S / hop_s)))
-    if len(env_db) < k + 2:
+    if len(env_db) < k + 2 or not env_db.shape[1]:
         return np.zeros(0)
-    floor = float(np.percentile(env_db, 5))
-    top = float(np.percentile(env_db, 95))
-    if top - floor < 15:
-        return np.zeros(0)
+    floor, top = np.percentile(env_db, [5, 95], axis=0)
     lin = 10.0 ** (env_db / 10.0) - 10.0 ** (floor / 10.0)
     env = 10.0 * np.log10(np.maximum(lin, 10.0 ** ((floor - 20) / 10.0)))
     start = env[:-k]
-    ok = (start > floor + 15) & (start > top - 35)
-    return (start - env[k:])[ok]
-
-
-def _onset_profile(env_db: np.ndarray, hop_s: float) -> tuple[list[float], list[float]]:
-    """Sharp onsets: their jumps (dB within 30 ms) and late/early energy (dB).
-
-    late/early: energy 80-400 ms after the onset over its first 40 ms (a room keeps
-    adding late energy to every note; a dry note can sustain too, so this is weak).
-    A distant microphone smears transients: fewer and smaller jumps.
-    """
-    n = len(env_db)
-    k3 = max(1, int(round(0.03 / hop_s)))
-    e_early, l0, l1 = int(round(0.04 / hop_s)), int(round(0.08 / hop_s)), int(round(0.4 / hop_s))
-    if n < l1 + k3 + 2:
-        return [], []
-    rise = env_db[k3:] - env_db[:-k3]
-    top = float(np.percentile(env_db, 95))
-    jumps, ratios = [], []
-    last = -(10**9)
-    cand = np.flatnonzero(rise > 6.0)
-    for c in cand:
-        p = c + k3  # frame at the top of the rise
-        if p - last < l1 or p + l1 >= n or env_db[p] < top - 25:
-            continue
-        last = p
-        jumps.append(float(rise[c]))
-        lin = 10.0 ** (env_db[p : p + l1] / 10.0)
-        ratios.append(float(10 * np.log10(lin[l0:].mean() / (lin[:e_early].mean() + 1e-20) + 1e-20)))
-    return jumps, ratios
+    ok = (start > floor + 15) & (start > top - 35) & (top - floor >= 15)
+    return (start - env[k:]).T[ok.T]
 
 
 def _periodicity(level_db: np.ndarray, hop_s: float, centres: np.ndarray) -> np.ndarray:
@@ -155,53 +217,39 @@ def _periodicity(level_db: np.ndarray, hop_s: float, centres: np.ndarray) -> np.
     w = int(round(3.0 / hop_s))
     lo, hi = int(round(0.15 / hop_s)), int(round(1.5 / hop_s))
     n_fft = 1 << int(np.ceil(np.log2(2 * w)))
-    out = np.zeros(len(centres))
-    for i, c in enumerate(centres):
-        a = max(0, min(int(c) - w // 2, len(resid) - w))
-        x = resid[a : a + w]
-        if len(x) < hi + 10:
-            x = resid  # a short segment: use all of it
-        x = x - x.mean()
-        spec = np.fft.rfft(x, n_fft)
-        ac = np.fft.irfft(spec.real**2 + spec.imag**2, n_fft)[: min(hi, len(x) - 10)]
-        out[i] = float(ac[lo:].max() / (ac[0] + 1e-12)) if len(ac) > lo else 0.0
-    return out
+    n = min(w, len(resid))  # a short segment: all of it
+    top = min(hi, n - 10)
+    if top <= lo:
+        return np.zeros(len(centres))
+    a = np.clip(centres.astype(np.intp) - w // 2, 0, len(resid) - n)
+    x = resid[a[:, None] + np.arange(n)]
+    x = x - x.mean(axis=1, keepdims=True)
+    spec = np.fft.rfft(x, n_fft, axis=1)
+    ac = np.fft.irfft(spec.real**2 + spec.imag**2, n_fft, axis=1)[:, :top]
+    return ac[:, lo:].max(axis=1) / (ac[:, 0] + 1e-12)
 
 
-def _blocks(power: np.ndarray, freqs: np.ndarray, hop_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Half-second blocks: (crowd-like, level dB in 1-5 kHz, flatness).
+def _blocks(level_all: np.ndarray, flat_frames: np.ndarray, hop_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Half-second blocks from per-frame crowd-band (1-5 kHz) level (dB) and flatness:
+    (crowd-like, level dB, flatness).
 
     A crowd-like block is broadband and noise-like (flat in 1-5 kHz) and without
     rhythm: claps and voices are not in time with each other, while drums and
     dense reverberant arpeggios, which can be as flat, repeat.
     """
     b = max(2, int(round(0.5 / hop_s)))
-    n = len(power) // b
+    n = len(level_all) // b
     if n == 0:
         return np.zeros(0, bool), np.zeros(0), np.zeros(0)
-    flat = _flatness(power[: n * b], freqs, *CROWD_BAND).reshape(n, b).mean(axis=1)
-    level_all = _band_db(power, freqs, *CROWD_BAND)
+    flat = flat_frames[: n * b].reshape(n, b).mean(axis=1)
     level = level_all[: n * b].reshape(n, b)
     swing = level.std(axis=1)
-    mean = 10.0 * np.log10(np.mean(10.0 ** (level / 10.0), axis=1) + 1e-20)
+    mean = _db(np.mean(10.0 ** (level / 10.0), axis=1))
     crowd = (flat > APPLAUSE_FLATNESS) & (swing < APPLAUSE_MAX_SWING_DB) & (mean > -100)
     if crowd.any():
         centres = (np.flatnonzero(crowd) + 0.5) * b
         crowd[crowd] = _periodicity(level_all, hop_s, centres) < APPLAUSE_RHYTHM
     return crowd, mean, flat
-
-
-def _music_band(power: np.ndarray, freqs: np.ndarray, hop_s: float) -> tuple[np.ndarray, np.ndarray]:
-    """Flatness and level (dB) per half-second block in 150-1000 Hz, where music's
-    fundamentals and harmonics live."""
-    b = max(2, int(round(0.5 / hop_s)))
-    n = len(power) // b
-    if not n:
-        return np.zeros(0), np.zeros(0)
-    p = power[: n * b]
-    flat = _flatness(p, freqs, *MUSIC_BAND).reshape(n, b).mean(axis=1)
-    level = 10.0 * np.log10(np.mean(10.0 ** (_band_db(p, freqs, *MUSIC_BAND) / 10.0).reshape(n, b), axis=1) + 1e-20)
-    return flat, level
 
 
 def _applause(blocks: tuple[np.ndarray, np.ndarray, np.ndarray], loud_ref: float) -> float:
@@ -226,6 +274,29 @@ def _coherence(sxx: np.ndarray, syy: np.ndarray, sxy: np.ndarray, freqs: np.ndar
     return out
 
 
+def _hf_db(excerpts: list[np.ndarray], g: _Grid) -> float | None:
+    """Top octave (10-16 kHz) over 1-4 kHz in the long-term spectrum of full-rate frames."""
+    freqs = np.fft.rfftfreq(g.n_fft_full, 1.0 / g.sr)
+    hi, ref = _bins(freqs, 10000, 16000), _bins(freqs, 1000, 4000)
+    window = np.hanning(g.n_fft_full).astype(np.float32)
+    top = low = 0.0
+    for x in excerpts:
+        if len(x) < g.n_fft_full:
+            continue
+        if x.ndim == 2:  # a pair, read as one complex signal L + iR: the mid channel of the frames
+            z = np.ascontiguousarray(x, dtype=np.float32).view(np.complex64)[:, 0]
+            view = np.lib.stride_tricks.sliding_window_view(z, g.n_fft_full)[:: g.hop * HF_STRIDE]
+            frames = view.real + view.imag
+            frames *= 0.5 * window
+        else:
+            frames = np.lib.stride_tricks.sliding_window_view(x, g.n_fft_full)[:: g.hop * HF_STRIDE] * window
+        s = scipy.fft.rfft(frames, axis=1)[:, : hi.stop]
+        p = s.real**2 + s.imag**2
+        top += float(p[:, hi].sum(dtype=np.float64))
+        low += float(p[:, ref].sum(dtype=np.float64))
+    return None if low <= 0 and top <= 0 else float(10 * np.log10((top + 1e-20) / (low + 1e-20)))
+
+
 def concert_features(
     excerpts: Sequence[np.ndarray], sample_rate: int, head: np.ndarray, tail: np.ndarray
 ) -> dict[str, float]:
@@ -235,12 +306,14 @@ def concert_features(
     first and last ~10 s. All float32, shaped (frames, channels) or (frames,).
     """
     sr = int(sample_rate)
+    g = _Grid(sr)
+    freqs, hop_s = g.freqs, g.hop_s
     f: dict[str, float] = dict(NEUTRAL)
-    f["stereo"] = 0.0
-    specs = []
-    hop_s = HOP_S
-    freqs = np.fft.rfftfreq(2, 1.0 / sr)
-    pair: list[np.ndarray] = [np.zeros(0), np.zeros(0), np.zeros(0)]  # sums of |L|^2, |R|^2, L R*
+    # the same keys every time: counts start at zero, measures at their neutral values
+    f.update(stereo=0.0, seconds=0.0, decay_frames=0.0)
+    mids: list[tuple[np.ndarray, int]] = []  # working-rate mid channel, frames
+    sides: list[tuple[np.ndarray, int]] = []  # side channel, every COH_STRIDE-th frame
+    full: list[np.ndarray] = []  # full-rate excerpts, for hf_db
     stereo = True
     seconds = 0.0
     for ex in excerpts:
@@ -248,59 +321,92 @@ def concert_features(
         if not len(ex):
             continue
         seconds += len(ex) / sr
-        if ex.ndim == 2 and ex.shape[1] >= 2 and stereo:
-            freqs, a, hop_s = _stft(ex[:, 0], sr)
-            _, b, _ = _stft(ex[:, 1], sr)
-            if len(a):
-                sums = ((a.real**2 + a.imag**2).sum(0), (b.real**2 + b.imag**2).sum(0), (a * np.conj(b)).sum(0))
-                pair = [s if not len(p) else p + s for p, s in zip(pair, sums)]
-            s = 0.5 * (a + b)  # the STFT is linear: this is the mid channel's
-        else:
+        if not (ex.ndim == 2 and ex.shape[1] >= 2):
             stereo = False
-            freqs, s, hop_s = _stft(_mono(ex), sr)
-        if len(s):
-            specs.append(s.real**2 + s.imag**2)
+        if stereo:
+            m, side = g.reduce_pair(ex[:, :2], side=True)
+            mids.append((m, g.count(len(ex), len(m))))
+            sides.append((side, g.count(len(ex), len(m), COH_STRIDE)))
+            full.append(ex[:, :2])
+        else:
+            x = ex.mean(axis=1) if ex.ndim == 2 else ex
+            m = g.reduce(x)
+            mids.append((m, g.count(len(x), len(m))))
+            full.append(x)
     f["seconds"] = float(seconds)
-    if not specs:
+    if not sum(c for _, c in mids):
         return {k: round(float(v), 4) for k, v in f.items()}
+    if not stereo:  # a mono excerpt after stereo ones: the mid channel of them all
+        full = [x if x.ndim == 1 else 0.5 * (x[:, 0] + x[:, 1]) for x in full]
+    # head and tail: only their crowd band is looked at
+    cb = _bins(freqs, *CROWD_BAND)
+    ends = []
+    for seg in (head, tail):
+        x = np.asarray(seg if seg is not None else np.zeros(0), dtype=np.float32)
+        if x.ndim == 2 and x.shape[1] == 2:
+            y = g.reduce_pair(x, side=False)[0]
+        else:
+            y = g.reduce(x.mean(axis=1) if x.ndim == 2 else x)
+        ends.append((y, g.count(len(x), len(y), END_STRIDE), END_STRIDE, cb.start, cb.stop))
+    jobs = [(y, c, 1, 0, g.nb) for y, c in mids] + [(y, c, COH_STRIDE, 0, g.nb) for y, c in sides] + ends
+    out = g.spectra(jobs)
+    specs = [g.power(s) for s in out[: len(mids)]]
+    side_specs = out[len(mids) : len(mids) + len(sides)]
+    end_powers = [g.power(s, cb.start) for s in out[len(mids) + len(sides) :]]
+    # the pair: sums over frames of |L|^2, |R|^2 and L R*, with L = M + S, R = M - S:
+    # |M|^2 + |S|^2 +- 2 Re(M S*) and |M|^2 - |S|^2 - 2i Im(M S*)
+    mm = ss = re = im = 0.0
+    for mid_s, mid_p, side_s in zip(out, specs, side_specs):
+        if len(side_s):
+            m = mid_s[::COH_STRIDE]
+            mr, mi, sr_, si = m.real, m.imag, side_s.real, side_s.imag
+            mm = mm + mid_p[::COH_STRIDE].sum(0, dtype=np.float64) / g.gain
+            ss = ss + (sr_**2 + si**2).sum(0, dtype=np.float64)
+            re = re + (mr * sr_ + mi * si).sum(0, dtype=np.float64)
+            im = im + (mi * sr_ - mr * si).sum(0, dtype=np.float64)
+    pair = [np.zeros(0)] * 3
+    if np.ndim(mm):
+        pair = [(mm + ss + 2 * re) * g.gain, (mm + ss - 2 * re) * g.gain, (mm - ss - 2j * im) * g.gain]
+    specs = [p for p in specs if len(p)]
 
-    # --- room: fastest free decays, onset jumps, late energy, filled gaps ---
-    slopes, jumps, ratios, gaps = [], [], [], []
-    for p in specs:
-        for lo, hi in DECAY_BANDS:
-            if hi > sr / 2:
-                continue
-            env = _band_db(p, freqs, lo, hi)
-            slopes.append(_decay_drops(env, hop_s))
-        broad = _band_db(p, freqs, 100.0, min(8000.0, sr / 2))
-        j, r = _onset_profile(broad, hop_s)
-        jumps += j
-        ratios += r
-        if np.percentile(broad, 95) > -90:
-            gaps.append(float(np.percentile(broad, 10) - np.percentile(broad, 90)))
-    drops = np.concatenate(slopes) if slopes else np.zeros(0)
+    allp = np.concatenate(specs)
+    edges = np.cumsum([len(p) for p in specs])[:-1]
+    decay = [(lo, hi) for lo, hi in DECAY_BANDS if hi <= sr / 2]
+    bands = decay + [(100.0, min(8000.0, sr / 2)), CROWD_BAND, MUSIC_BAND]
+    levels = np.split(_band_levels(allp, freqs, bands), edges)
+    crowd_flat = np.split(_flatness(allp, _bins(freqs, *CROWD_BAND)), edges)
+    music_flat = np.split(_flatness(allp, _bins(freqs, *MUSIC_BAND)), edges)
+    nd = len(decay)
+
+    # --- room: fastest free decays, filled gaps ---
+    slopes, gaps = [], []
+    for lv in levels:
+        slopes.append(_decay_drops(lv[:, :nd], hop_s))
+        p95, p10, p90 = np.percentile(lv[:, nd], [95, 10, 90])
+        if p95 > -90:
+            gaps.append(float(p10 - p90))
+    drops = np.concatenate(slopes)
     f["decay_frames"] = float(len(drops))
     if len(drops) >= 50:
         # the steepest 5% of falls, as a reverberation time (60 dB at that rate)
         steep = float(np.percentile(drops, 95))
         f["fastest_drop_db"] = steep
         f["reverb_s"] = float(min(60.0 * DECAY_WINDOW_S / max(steep, 0.5), 10.0))
-    f["onsets"] = float(len(jumps))
-    f["onset_rate"] = float(len(jumps) / max(f["seconds"], 1e-9))
-    if len(jumps) >= 3:
-        f["onset_jump_db"] = float(np.median(jumps))
-        f["room_db"] = float(np.median(ratios))
     if gaps:
         f["gap_db"] = float(np.median(gaps))
 
     # --- crowd: under the music in its quietest moments, and at both ends ---
-    mid = [_blocks(p, freqs, hop_s) for p in specs]
+    mid = [_blocks(lv[:, nd + 1], cf, hop_s) for lv, cf in zip(levels, crowd_flat)]
     crowd = np.concatenate([m[0] for m in mid])
     level = np.concatenate([m[1] for m in mid])
     flat = np.concatenate([m[2] for m in mid])
-    mb = [_music_band(p, freqs, hop_s) for p in specs]
-    tonal = np.concatenate([m[0] for m in mb])
-    low = np.concatenate([m[1] for m in mb])
+    b = max(2, int(round(0.5 / hop_s)))
+    tonal, low = [], []
+    for lv, mf in zip(levels, music_flat):
+        n = len(lv) // b
+        tonal.append(mf[: n * b].reshape(n, b).mean(axis=1))
+        low.append(_db(np.mean(10.0 ** (lv[: n * b, nd + 2] / 10.0).reshape(n, b), axis=1)))
+    tonal, low = np.concatenate(tonal), np.concatenate(low)
     audible = level > -100
     if audible.sum() >= 4:
         loud_ref = float(np.percentile(level[audible], 90))
@@ -315,14 +421,13 @@ def concert_features(
         # music comes and goes (phrases, songs, pauses); noise and a drum roll hold steady
         f["music_range_db"] = float(np.percentile(low[audible], 90) - np.percentile(low[audible], 10))
         f["applause_mid"] = _applause((crowd, level, flat), loud_ref)
-        for name, seg in (("head", head), ("tail", tail)):
-            x = _mono(seg) if seg is not None and len(seg) else np.zeros(0, np.float32)
-            _, s, _ = _stft(x, sr)
-            f[f"applause_{name}"] = _applause(_blocks(s.real**2 + s.imag**2, freqs, hop_s), loud_ref)
-    allp = np.concatenate(specs)
+        whole = slice(0, cb.stop - cb.start)
+        for name, p in zip(("head", "tail"), end_powers):
+            lv = _band_levels(p, freqs[cb], [CROWD_BAND])[:, 0] if len(p) else np.zeros(0)
+            f[f"applause_{name}"] = _applause(_blocks(lv, _flatness(p, whole), hop_s * END_STRIDE), loud_ref)
 
     # --- microphone: boom and top-octave loss in the long-term spectrum ---
-    lts = allp.mean(axis=0)
+    lts = allp.mean(axis=0, dtype=np.float64)
 
     def band(lo: float, hi: float) -> float:
         sel = (freqs >= lo) & (freqs < hi)
@@ -331,7 +436,9 @@ def concert_features(
     if band(150, 600) > 1e-12:
         f["boom_db"] = float(10 * np.log10(band(20, 150) / band(150, 600)))
         if sr >= 32000:
-            f["hf_db"] = float(10 * np.log10(band(10000, 16000) / band(1000, 4000)))
+            hf = _hf_db(full, g)
+            if hf is not None:
+                f["hf_db"] = hf
 
     # --- stereo pair ---
     coh = _coherence(*pair, freqs, sr) if stereo else {}
