@@ -114,7 +114,7 @@ class Settings(BaseSettings):
 
     def class_options(self) -> Any:
         """The classify settings as the analysis takes them."""
-        from .classify.decide import ClassOptions
+        from .classify.options import ClassOptions
 
         return ClassOptions(**self.classify.model_dump())
 

@@ -15,7 +15,8 @@ import numpy as np
 from ..audio.decode import DecodeError, decode_excerpts, decode_plan
 from ..audio.probe import Probe, ProbeError, probe
 from .concert import concert_features, concert_score
-from .decide import ClassOptions, decide_class
+from .decide import decide_class
+from .options import ClassOptions
 from .lossless import check_lossless
 from .podcast import podcast_metadata_cues, podcast_score
 from .speech import speech_features, speech_share

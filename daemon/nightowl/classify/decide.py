@@ -6,18 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..audio.probe import LOSSY_CODECS, Probe
+from .options import ClassOptions
 
 # mostly talk (share of time silero hears speech) but not a podcast: a voice memo, a lecture clip
 SPEECH_ONLY = 0.6
-
-
-@dataclass(frozen=True)
-class ClassOptions:
-    """The [classify] settings, passed to the analysis child."""
-
-    podcast_min_minutes: float = 1.0
-    podcast_threshold: float = 0.5
-    concert_threshold: float = 0.5
 
 
 @dataclass(frozen=True)

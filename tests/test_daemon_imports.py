@@ -1,0 +1,23 @@
+"""The daemon process stays small: what it imports never includes FFmpeg, the analysis or models."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).parent.parent
+
+
+def test_the_daemon_imports_no_decoder_analysis_or_model() -> None:
+    code = (
+        "import sys\n"
+        "from nightowl.config import load_settings\n"
+        "from nightowl.service import Daemon\n"
+        "import nightowl.cli, nightowl.logsetup\n"
+        f"load_settings({str(REPO / 'config.toml')!r}).class_options()\n"
+        "heavy = ('av', 'soundfile', 'scipy', 'matplotlib', 'torch', 'onnxruntime', 'mutagen', 'soxr')\n"
+        "print(' '.join(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
