@@ -95,3 +95,14 @@ def test_music_files_keep_their_classes(tmp_path: Path) -> None:
     assert analyse(lossy).file_class == "lossy_music"
     bad = analyse(note)
     assert not bad.ok and bad.file_class == "unknown"
+
+
+def test_an_empty_file_is_unreadable_and_a_silent_one_unknown(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros((0, 2), np.float32), 44100)
+    silent = tmp_path / "silent.flac"
+    sf.write(silent, np.zeros((44100 * 20, 2), np.float32), 44100)
+    a = analyse(empty)
+    assert not a.ok and "no audio" in (a.error or "")
+    b = analyse(silent)
+    assert b.ok and b.file_class == "unknown" and "silent" in b.reasons[0]

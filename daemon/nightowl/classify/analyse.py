@@ -98,6 +98,10 @@ def analyse(path: str | Path, options: ClassOptions | None = None) -> Analysis:
     except DecodeError as exc:
         return Analysis(path=str(path), ok=False, error=f"cannot decode: {exc}", probe=info.to_dict())
     sr = plan.sample_rate
+    peak = max((float(np.abs(x).max()) for x in (plan.head, *plan.middle, plan.tail) if x.size), default=0.0)
+    if peak == 0.0 and all(x.size == 0 for x in (plan.head, *plan.middle)):
+        return Analysis(path=str(path), ok=False, error="the file holds no audio samples", probe=info.to_dict(),
+                        reasons=["unreadable: the file holds no audio samples"])
     check = check_lossless(plan.middle, sr).to_dict() if info.lossless else dict(NOT_APPLICABLE)
     tag_cues = podcast_metadata_cues(info.tags, path)
     # a short file is one excerpt: listen at four places in it all the same
@@ -110,7 +114,8 @@ def analyse(path: str | Path, options: ClassOptions | None = None) -> Analysis:
     pod_score, pod_cues = podcast_score(speech, tag_cues, info.duration, info.channels,
                                         options.podcast_min_minutes)
     live_score, live_cues = concert_score(room, taper)
-    decision = decide_class(info, check, podcast=pod_score, concert=live_score, speech=speech, options=options)
+    decision = decide_class(info, check, podcast=pod_score, concert=live_score, speech=speech, options=options,
+                            peak=peak)
     evidence = {
         "lossless_check": check,
         "podcast": {"score": round(pod_score, 3), "cues": [c.to_dict() for c in pod_cues]},

@@ -10,6 +10,7 @@ from .options import ClassOptions
 
 # mostly talk (share of time silero hears speech) but not a podcast: a voice memo, a lecture clip
 SPEECH_ONLY = 0.6
+SILENT_PEAK = 10 ** (-90 / 20)  # -90 dBFS: digital silence, not dither-level hiss
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ def decide_class(
     concert: float = 0.0,
     speech: dict[str, float] | None = None,
     options: ClassOptions | None = None,
+    peak: float = 1.0,
 ) -> Classification:
     """Class for a probed file from its lossless check and the podcast and concert scores (0..1).
 
@@ -48,6 +50,8 @@ def decide_class(
     not a podcast (a voice memo) is not music either: unknown.
     """
     options = options or ClassOptions()
+    if peak < SILENT_PEAK:
+        return Classification("unknown", 1.0, ["silent: nothing louder than -90 dBFS in the parts heard"])
     if podcast >= options.podcast_threshold and podcast >= concert:
         return Classification("podcast", podcast, [f"podcast score {podcast:.2f}"])
     if concert >= options.concert_threshold:
