@@ -221,7 +221,6 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"file": f["name"], "kind": f["kind"], "built_from": f["built_from"], **m})
 
     long_rows = [r for r in rows if (r["duration_s"] or 0) >= LONG_SECONDS]
-    checked_long = [r for r in long_rows if r["verdict"] != "not_applicable"]
     max_cpu = max((r["ratio_cpu"] for r in long_rows), default=None)
     max_wall = max((r["ratio_wall"] for r in long_rows), default=None)
 

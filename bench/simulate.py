@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import soxr
-from scipy.signal import butter, fftconvolve, sosfilt, sosfiltfilt
+from scipy.signal import butter, fftconvolve, sosfilt
 
 
 # --------------------------------------------------------------------------- basics

@@ -6,7 +6,6 @@ import json
 import sys
 import time
 import tomllib
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
