@@ -45,6 +45,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 
+from bench.harness import query, write_config  # noqa: E402
 from bench.transcode import Setting, encode_bytes  # noqa: E402
 
 DATA = REPO / "tests" / "data"
@@ -138,36 +139,6 @@ def make_inbox(inbox: Path, n: int, folders: int, seed: int = 1) -> dict[str, in
             sf.write(folder / f"{i:05d}.flac", piece, sr, subtype="PCM_16")
             counts["flac"] += 1
     return counts
-
-
-def write_config(root: Path, settle: float) -> Path:
-    text = f"""
-output = "output"
-state_dir = "state"
-rules = [{json.dumps(str(REPO / 'rules' / 'default.toml'))}]
-device = "cpu"
-settle_seconds = {settle}
-log_level = "INFO"
-
-[[inboxes]]
-path = "inbox"
-name = "music"
-
-[workers]
-cpu_jobs = 1
-"""
-    path = root / "config.toml"
-    path.write_text(text)
-    return path
-
-
-def query(db: Path, sql: str, *args: Any) -> list[dict[str, Any]]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute(sql, args)]
-    finally:
-        conn.close()
 
 
 def one(db: Path, sql: str, *args: Any) -> Any:

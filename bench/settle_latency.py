@@ -41,43 +41,12 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 
+from bench.harness import query, write_config  # noqa: E402
 from bench.transcode import Setting, encode_bytes  # noqa: E402
 
 DATA = REPO / "tests" / "data"
 CORPUS = BENCH / "corpus"
 TARGET_OVER_SETTLE = 1.0
-
-
-def write_config(root: Path, settle: float) -> Path:
-    (root / "inbox").mkdir(parents=True, exist_ok=True)
-    text = f"""
-output = "output"
-state_dir = "state"
-rules = [{json.dumps(str(REPO / 'rules' / 'default.toml'))}]
-device = "cpu"
-settle_seconds = {settle}
-rescan_minutes = 60
-log_level = "INFO"
-
-[[inboxes]]
-path = "inbox"
-name = "music"
-
-[workers]
-cpu_jobs = 1
-"""
-    path = root / "config.toml"
-    path.write_text(text)
-    return path
-
-
-def query(db: Path, sql: str, *args: Any) -> list[dict[str, Any]]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute(sql, args)]
-    finally:
-        conn.close()
 
 
 def wait_for(pred, timeout: float, what: str, step: float = 0.05) -> Any:  # type: ignore[no-untyped-def]

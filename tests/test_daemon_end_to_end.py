@@ -20,12 +20,12 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from bench.harness import query
 from bench.transcode import Setting, encode_bytes, roundtrip
 from conftest import DATA, write_config
 
@@ -74,15 +74,6 @@ class Notifications:
             except TimeoutError:
                 pass
         raise AssertionError(f"no {text!r} notification; got {self.messages}")
-
-
-def query(db: Path, sql: str, *args: Any) -> list[dict[str, Any]]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute(sql, args)]
-    finally:
-        conn.close()
 
 
 def wait_until(pred, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]

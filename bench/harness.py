@@ -1,0 +1,44 @@
+"""What the daemon benchmarks (and the end-to-end test) share: a throwaway config and read-only queries."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write_config(root: Path, settle: float) -> Path:
+    """A config.toml for a daemon living inside `root` (inbox, output and state there), the shipped rules."""
+    (root / "inbox").mkdir(parents=True, exist_ok=True)
+    text = f"""
+output = "output"
+state_dir = "state"
+rules = [{json.dumps(str(REPO / 'rules' / 'default.toml'))}]
+device = "cpu"
+settle_seconds = {settle}
+rescan_minutes = 60
+log_level = "INFO"
+
+[[inboxes]]
+path = "inbox"
+name = "music"
+
+[workers]
+cpu_jobs = 1
+"""
+    path = root / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def query(db: Path, sql: str, *args: Any) -> list[dict[str, Any]]:
+    """Rows of a read-only query on a running daemon's database."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in conn.execute(sql, args)]
+    finally:
+        conn.close()
