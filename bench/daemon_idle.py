@@ -31,7 +31,6 @@ import platform
 import signal
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +44,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 
-from bench.harness import query, write_config  # noqa: E402
+from bench.harness import query, start_daemon, stop_daemon, write_config  # noqa: E402
 from bench.transcode import Setting, encode_bytes  # noqa: E402
 
 DATA = REPO / "tests" / "data"
@@ -168,12 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"made {args.files} files ({counts}) in {time.perf_counter() - t0:.0f} s", flush=True)
         config = write_config(root, args.settle)
         db = root / "state" / "nightowl.db"
-        log = (root / "daemon.log").open("ab")
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        env.pop("NOTIFY_SOCKET", None)
         started = time.time()
-        proc = subprocess.Popen([sys.executable, "-m", "nightowl", "--config", str(config), "run"],
-                                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
+        proc = start_daemon(config)
         pid = proc.pid
         intake_rss: list[int] = []
         child_rss: list[int] = []
@@ -255,13 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             kid_detail = [{"pid": k, "cmd": cmdline(k)[:120], "rss_kb": status_kb(k, "VmRSS")} for k in kids_end]
             kid_cpu = sum(k1[k] - k0.get(k, 0) for k in k1) / TICK
         finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-            log.close()
+            stop_daemon(proc)
         if proc.returncode not in (0, -signal.SIGTERM):
             print((root / "daemon.log").read_text()[-3000:], file=sys.stderr)
 

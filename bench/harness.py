@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -42,3 +46,23 @@ def query(db: Path, sql: str, *args: Any) -> list[dict[str, Any]]:
         return [dict(r) for r in conn.execute(sql, args)]
     finally:
         conn.close()
+
+
+def start_daemon(config: Path) -> subprocess.Popen[bytes]:
+    """`nightowl run` on `config` as a child process, logging to daemon.log beside it (no systemd)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.pop("NOTIFY_SOCKET", None)
+    log = (config.parent / "daemon.log").open("ab")
+    return subprocess.Popen([sys.executable, "-m", "nightowl", "--config", str(config), "run"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=config.parent)
+
+
+def stop_daemon(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (the graceful stop), SIGKILL after a minute."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

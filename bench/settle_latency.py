@@ -24,10 +24,8 @@ import json
 import os
 import platform
 import shutil
-import signal
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +39,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 
-from bench.harness import query, write_config  # noqa: E402
+from bench.harness import query, start_daemon, stop_daemon, write_config  # noqa: E402
 from bench.transcode import Setting, encode_bytes  # noqa: E402
 
 DATA = REPO / "tests" / "data"
@@ -60,24 +58,6 @@ def wait_for(pred, timeout: float, what: str, step: float = 0.05) -> Any:  # typ
             pass  # the database is not there yet
         time.sleep(step)
     raise TimeoutError(f"timed out waiting for {what}")
-
-
-def start_daemon(config: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env.pop("NOTIFY_SOCKET", None)
-    log = (config.parent / "daemon.log").open("ab")
-    return subprocess.Popen([sys.executable, "-m", "nightowl", "--config", str(config), "run"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=config.parent)
-
-
-def stop_daemon(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def staging_files(folder: Path, n: int) -> list[Path]:

@@ -58,10 +58,8 @@ class Cue:
 
 
 def _truthy(value: str) -> bool:
-    text = value.strip().lower()
-    if text.startswith("pcst(value="):  # mutagen's PCST frame shown as text
-        return text not in FALSE_VALUES
-    return text not in FALSE_VALUES
+    # FALSE_VALUES also covers mutagen's text form of a PCST frame, "PCST(value=0)"
+    return value.strip().lower() not in FALSE_VALUES
 
 
 def _first(tags: dict[str, str], keys: tuple[str, ...]) -> tuple[str, str] | None:
