@@ -26,14 +26,15 @@ def run_job(store: Store, job_id: int, output_root: Path) -> bool:
     assert file is not None
     last_write = 0.0
 
+    last_stage: str | None = None
+
     def progress(stage: str, fraction: float | None) -> None:
-        nonlocal last_write
+        nonlocal last_write, last_stage
         now = time.monotonic()
         # throttle database writes; stage changes always go through
-        if now - last_write > 0.5 or fraction in (None, 0.0, 1.0) or stage != getattr(progress, "stage", None):
+        if now - last_write > 0.5 or fraction in (None, 0.0, 1.0) or stage != last_stage:
             store.set_progress(job_id, stage, fraction)
-            last_write = now
-            progress.stage = stage  # type: ignore[attr-defined]
+            last_write, last_stage = now, stage
 
     ctx = JobContext(
         input=Path(file.path),
