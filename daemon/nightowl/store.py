@@ -103,6 +103,26 @@ def m002_labels(db: Database) -> None:
     )
 
 
+@MIGRATIONS()
+def m003_models(db: Database) -> None:
+    # trained checkpoints; the partial index lets at most one model of a kind be active
+    db.execute(
+        """CREATE TABLE models (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            version TEXT NOT NULL,
+            path TEXT NOT NULL,
+            created TEXT NOT NULL,
+            metrics TEXT NOT NULL DEFAULT '{}',
+            training TEXT NOT NULL DEFAULT '{}',
+            active INTEGER NOT NULL DEFAULT 0 CHECK (active IN (0, 1)),
+            registered REAL NOT NULL,
+            UNIQUE (kind, version)
+        )"""
+    )
+    db.execute("CREATE UNIQUE INDEX models_one_active ON models(kind) WHERE active = 1")
+
+
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 
 
@@ -501,3 +521,40 @@ class Store:
         for row in self.db.query(sql, args):
             row["data"] = _loads(row["data"])
             yield row
+
+    # -- models (trained checkpoints; nightowl.models.registry reads these) ----
+
+    def add_model(self, *, kind: str, version: str, path: str, created: str, metrics: dict[str, Any],
+                  training: dict[str, Any], now: float | None = None) -> int:
+        cur = self.db.execute(
+            "INSERT INTO models (kind, version, path, created, metrics, training, registered)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [kind, version, path, created, _dumps(metrics), _dumps(training), time.time() if now is None else now],
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def model(self, model_id: int) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM models WHERE id = ?", [model_id]))
+        return rows[0] if rows else None
+
+    def model_by_version(self, kind: str, version: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM models WHERE kind = ? AND version = ?", [kind, version]))
+        return rows[0] if rows else None
+
+    def models(self) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM models ORDER BY kind, id"))
+
+    def active_model(self, kind: str) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM models WHERE kind = ? AND active = 1", [kind]))
+        return rows[0] if rows else None
+
+    def activate_model(self, model_id: int) -> bool:
+        """Make a model the one active model of its kind (one transaction); False if there is no such model."""
+        with self.db.atomic():
+            rows = list(self.db.query("SELECT kind FROM models WHERE id = ?", [model_id]))
+            if not rows:
+                return False
+            self.db.execute("UPDATE models SET active = 0 WHERE kind = ? AND active = 1", [rows[0]["kind"]])
+            self.db.execute("UPDATE models SET active = 1 WHERE id = ?", [model_id])
+        return True

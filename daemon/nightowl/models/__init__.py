@@ -1,0 +1,1 @@
+"""Neural networks, their checkpoints and the registry of trained models."""

@@ -1,0 +1,1 @@
+"""Restoring the band lossy codecs removed."""

@@ -1,0 +1,137 @@
+"""Restore a decoded track: find its cutoff, estimate the missing band, gate it in.
+
+Works block by block (30 s with context on both sides) so memory stays flat for
+long tracks; blocks start on the gate's tile grid, so the result does not depend
+on where the blocks fall. What the engine adds is a residual: where the gate adds
+nothing, the output samples are the input samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import soxr
+
+from ..classify.lossless import measure
+from ..classify.spectral import power_frames, smooth, to_db
+from .bandrep import Envelope, fit_slope, replicate
+from .gate import TILE_FRAMES, GateSettings, gate_weights, residual
+from .stft import HOP, bin_hz, istft, stft
+
+SAMPLE_RATE = 44100
+BLOCK = 2 * 3 * 3 * 7 * 7 * TILE_FRAMES * HOP  # 2,257,920 samples (51 s) on the tile grid
+CONTEXT = 4 * TILE_FRAMES * HOP  # 0.23 s each side: covers a frame and a tile
+MIN_DROP_DB = 15.0  # an edge weaker than this is not a lowpass worth filling
+DSP_GAIN_DB = 0.0  # level of the replica against the extrapolated envelope
+# a lowpass at or above this is left alone: 44.1 kHz masters often end there themselves
+# (anti-alias filters), and what lies above is beyond nearly every adult's hearing
+MAX_CUTOFF_HZ = 19500.0
+# Codecs put their lowpass this low only at low bitrates; higher up the file's bitrate or
+# a resampler's wall must vouch for an edge, otherwise it is taken for the end of the
+# instruments' own range (a piano rendered from samples can stop at 12 kHz) and kept.
+LOW_CUTOFF_HZ = 14000.0
+LOW_BITRATE_KBPS = 96.0  # stereo rate under which codecs' lowpasses fall below LOW_CUTOFF_HZ
+STANDARD_NYQUISTS_HZ = (8000.0, 11025.0, 16000.0)  # of 16, 22.05 and 32 kHz files
+
+
+class Estimator(Protocol):
+    """An engine that proposes the full spectrum; the gate decides what of it is used."""
+
+    name: str
+    version: str
+
+    def estimate(self, spec: np.ndarray, cutoff_bin: int, replica: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Cutoff:
+    hz: float | None  # None: no lowpass edge, nothing to restore
+    slope_db_khz: float = 0.0
+    drop_db: float = 0.0
+
+
+@dataclass
+class Restored:
+    audio: np.ndarray  # (frames, channels) float32 at SAMPLE_RATE
+    sample_rate: int
+    cutoff: Cutoff
+    engine: str
+    changed_share: float = 0.0  # share of the time-frequency plane above the cutoff that was filled
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def to_output_rate(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Resample to 44.1 kHz with soxr's very-high-quality filter (no-op when already there)."""
+    if sample_rate == SAMPLE_RATE:
+        return audio
+    return soxr.resample(audio, sample_rate, SAMPLE_RATE, quality="VHQ").astype(np.float32)
+
+
+def plausible_cutoff(hz: float, bitrate_kbps: float | None = None, channels: int = 2) -> bool:
+    """Is an edge at `hz` a codec's or a resampler's doing, not where the music itself ends?"""
+    if hz >= MAX_CUTOFF_HZ:
+        return False
+    if hz >= LOW_CUTOFF_HZ:
+        return True
+    if any(0.93 * n <= hz <= 0.965 * n for n in STANDARD_NYQUISTS_HZ):  # as the lossless check
+        return True
+    stereo_rate = None if not bitrate_kbps else bitrate_kbps * (2 if channels == 1 else 1)
+    return stereo_rate is not None and stereo_rate < LOW_BITRATE_KBPS
+
+
+def find_cutoff(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, bitrate_kbps: float | None = None) -> Cutoff:
+    """The lowpass edge the lossless check measures, over the whole track, if it is
+    one worth filling (see `plausible_cutoff`). `bitrate_kbps`: the lossy input's, if known."""
+    f = measure([audio], sample_rate)
+    hz = f.get("cutoff_hz")
+    channels = audio.shape[1] if audio.ndim == 2 else 1
+    if hz is None or f.get("drop_db", 0.0) < MIN_DROP_DB or not plausible_cutoff(hz, bitrate_kbps, channels):
+        return Cutoff(None)
+    freqs, power = power_frames([audio], sample_rate, max_frames=2000)
+    long_term = smooth(to_db(power.mean(axis=0)), 9)
+    return Cutoff(float(hz), fit_slope(long_term, freqs, float(hz)), float(f["drop_db"]))
+
+
+def restore(audio: np.ndarray, sample_rate: int, *, estimator: Estimator | None = None,
+            gate: GateSettings = GateSettings(), cutoff: Cutoff | None = None,
+            bitrate_kbps: float | None = None,
+            progress: Callable[[float], None] | None = None) -> Restored:
+    """Restore (frames, channels) audio. The DSP replica is always made (the neural
+    engine takes its phase above the cutoff); `estimator` replaces its magnitudes."""
+    x = to_output_rate(np.asarray(audio, dtype=np.float32), sample_rate)
+    if x.ndim == 1:
+        x = x[:, None]
+    engine = estimator.name if estimator is not None else "dsp"
+    cutoff = cutoff if cutoff is not None else find_cutoff(x, SAMPLE_RATE, bitrate_kbps)
+    if cutoff.hz is None or len(x) == 0:
+        return Restored(x, SAMPLE_RATE, cutoff, engine)
+    cutoff_bin = int(np.ceil(cutoff.hz / bin_hz(SAMPLE_RATE)))
+    envelope = Envelope(cutoff.slope_db_khz, DSP_GAIN_DB)
+
+    n = len(x)
+    added = np.zeros_like(x)
+    filled = total = 0.0
+    for start in range(0, n, BLOCK):
+        end = min(n, start + BLOCK)
+        lo, hi = max(0, start - CONTEXT), min(n, end + CONTEXT)
+        block = x[lo:hi].T
+        spec = stft(block)
+        replica = replicate(spec, cutoff_bin, SAMPLE_RATE, envelope)
+        est = replica if estimator is None else estimator.estimate(spec, cutoff_bin, replica)
+        # every block starts on the tile grid, so tiles line up across blocks
+        lam = gate_weights(spec, est, gate, tile_origin=lo // HOP)
+        filled += float(lam[:, cutoff_bin:].sum())
+        total += lam[:, cutoff_bin:].size
+        part = istft(residual(spec, est, lam), hi - lo).T
+        added[start:end] = part[start - lo:end - lo]
+        if progress is not None:
+            progress(end / n)
+    out = x + added
+    # fixed-point output cannot hold overs (lossy decoders make them); only those samples change
+    over = np.abs(out) > 1.0
+    if over.any():
+        out[over] = np.clip(out[over], -1.0, 1.0)
+    return Restored(out, SAMPLE_RATE, cutoff, engine, changed_share=filled / max(total, 1.0))
