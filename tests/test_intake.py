@@ -46,9 +46,11 @@ def test_a_fake_lossless_file_is_classified_and_queued(setup) -> None:  # type: 
     assert row is not None and row.file_class == "fake_lossless"
     assert row.evidence["lossless_check"]["verdict"] == "transcoded"  # type: ignore[index]
     jobs = store.jobs_for_file(row.id)
-    assert [(j.pipeline, j.run_when, j.output_folder) for j in jobs] == [("lossless_check", "now", "lossless-check")]
-    assert queued == [1]
-    assert _kinds(store) == ["new", "classified", "queued"]
+    # the report now, and (the first rule says continue) the restoration overnight
+    assert [(j.pipeline, j.run_when, j.output_folder) for j in jobs] == [
+        ("lossless_check", "now", "lossless-check"), ("restore", "window", "restored")]
+    assert queued == [1, 1]
+    assert _kinds(store) == ["new", "classified", "queued", "queued"]
 
 
 def test_a_renamed_file_is_recognised_and_not_processed_again(setup) -> None:  # type: ignore[no-untyped-def]
@@ -62,7 +64,7 @@ def test_a_renamed_file_is_recognised_and_not_processed_again(setup) -> None:  #
     intake.handle(moved, inbox)
     row = store.file_by_path(str(moved))
     assert row is not None and row.rel_path == "sub/renamed.flac"
-    assert len(store.jobs_for_file(row.id)) == 1
+    assert len(store.jobs_for_file(row.id)) == 2  # the report and the restoration, once each
     assert _kinds(store)[-1] == "moved"
     assert store.count_files() == 1
 

@@ -33,7 +33,7 @@ def test_a_label_reroutes_a_known_file_and_is_kept(tmp_path: Path) -> None:
     assert "the classifier said lossless_music" in result.output
     row = store.file_by_path(str(song))
     assert row is not None and row.file_class == "fake_lossless" and row.confidence == 1.0
-    assert [j.pipeline for j in store.jobs_for_file(row.id)] == ["lossless_check"]
+    assert [j.pipeline for j in store.jobs_for_file(row.id)] == ["lossless_check", "restore"]
     assert store.labels()[0]["class"] == "fake_lossless"  # kept as a training label
 
     # explain now shows the user's class, with the classifier's opinion in the reasons

@@ -74,3 +74,44 @@ def test_invalid_rules_name_file_rule_and_key(tmp_path: Path, text: str, message
         load_rules([path])
     assert str(path) in str(err.value)
     assert message in str(err.value)
+
+
+def test_continue_lets_the_next_matching_rule_act_as_well(tmp_path: Path) -> None:
+    path = tmp_path / "r.toml"
+    path.write_text("""
+[[rule]]
+name = "report"
+[rule.match]
+class = "fake_lossless"
+[rule.action]
+pipeline = "lossless_check"
+when = "now"
+continue = true
+
+[[rule]]
+name = "not this one"
+[rule.match]
+class = "podcast"
+[rule.action]
+pipeline = "podcast"
+
+[[rule]]
+name = "restore"
+[rule.match]
+class = "fake_lossless"
+[rule.action]
+pipeline = "restore"
+
+[[rule]]
+name = "never reached: restore does not say continue"
+[rule.match]
+class = "fake_lossless"
+[rule.action]
+pipeline = "none"
+""")
+    rules = load_rules([path])
+    decision = decide(rules, FileFacts(file_class="fake_lossless", confidence=0.9, inbox="m", rel_path="a.flac"))
+    assert [r.name for r in decision.rules] == ["report", "restore"]
+    assert decision.pipeline == "lossless_check" and decision.pipelines == ["lossless_check", "restore"]
+    other = decide(rules, FileFacts(file_class="podcast", confidence=0.9, inbox="m", rel_path="a.mp3"))
+    assert [r.name for r in other.rules] == ["not this one"]

@@ -122,43 +122,141 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, Any]:
     return params
 
 
+# options that are shorthands for the restore pipeline's parameters
+_RESTORE_OPTIONS = {"fmt": "format", "gate_threshold": "gate_threshold_db", "gate_range": "gate_range_db"}
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--pipeline", required=True, help="the pipeline to run")
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None,
               help="output folder (default: the configured output root)")
 @click.option("--set", "sets", multiple=True, help="pipeline parameter key=value (repeatable)")
+@click.option("--dry-run", is_flag=True, help="say what would be done; write nothing")
+@click.option("--format", "fmt", type=click.Choice(["flac", "wav"]), default=None,
+              help="restore: output format (44.1 kHz 24-bit either way)")
+@click.option("--no-tags", is_flag=True, help="restore: do not carry tags and cover art")
+@click.option("--gate-threshold", type=float, default=None,
+              help="restore: dB of deficit under which nothing is added (default 10)")
+@click.option("--gate-range", type=float, default=None,
+              help="restore: dB above the threshold at which all of the estimate is used (default 10)")
 @click.option("--json", "as_json", is_flag=True, help="print the outputs as JSON")
 @click.pass_context
 def process(ctx: click.Context, paths: tuple[str, ...], pipeline: str, out: str | None, sets: tuple[str, ...],
-            as_json: bool) -> None:
+            dry_run: bool, fmt: str | None, no_tags: bool, gate_threshold: float | None,
+            gate_range: float | None, as_json: bool) -> None:
     """Run one pipeline now, in the foreground, and print the outputs."""
     from .pipelines import PIPELINES
-    from .process import process_file
+    from .process import plan_file, process_file
 
     settings = _settings(ctx)
     if pipeline not in PIPELINES:
         raise click.BadParameter(f"unknown pipeline {pipeline!r} (one of {', '.join(PIPELINES)})",
                                  param_hint="--pipeline")
+    raw_params = _parse_set(sets)
+    shorthands = {"fmt": fmt, "gate_threshold": gate_threshold, "gate_range": gate_range}
+    given = {k: v for k, v in shorthands.items() if v is not None}
+    if no_tags:
+        given["tags"] = False
+    if given and pipeline != "restore":
+        raise click.BadParameter(f"--format, --no-tags and --gate-* are options of the restore pipeline, "
+                                 f"not {pipeline}", param_hint="--pipeline")
+    for key, value in given.items():
+        raw_params[_RESTORE_OPTIONS.get(key, key)] = value
     try:
-        params = PIPELINES[pipeline].params.model_validate(_parse_set(sets)).model_dump()
+        params = PIPELINES[pipeline].params.model_validate(raw_params).model_dump()
     except Exception as exc:
         raise click.BadParameter(str(exc), param_hint="--set") from exc
     failed = False
     for raw in paths:
         try:
-            outputs = process_file(settings, pipeline, params, Path(raw), Path(out) if out else None,
-                                   show_progress=not as_json)
+            if dry_run:
+                result: Any = plan_file(settings, pipeline, params, Path(raw), Path(out) if out else None)
+            else:
+                result = process_file(settings, pipeline, params, Path(raw), Path(out) if out else None,
+                                      show_progress=not as_json)
         except Exception as exc:
             failed = True
             click.echo(f"{raw}: failed: {type(exc).__name__}: {exc}", err=True)
             continue
-        if as_json:
-            click.echo(json.dumps({"path": raw, "pipeline": pipeline, "outputs": outputs}))
+        if dry_run:
+            click.echo(json.dumps({"path": raw, "pipeline": pipeline, "dry_run": True, **result})
+                       if as_json else "\n".join(f"{k}: {v}" for k, v in result.items()))
+        elif as_json:
+            click.echo(json.dumps({"path": raw, "pipeline": pipeline, "outputs": result}))
         else:
-            for o in outputs:
+            for o in result:
                 click.echo(o)
     sys.exit(1 if failed else 0)
+
+
+@main.group()
+def models() -> None:
+    """The model registry: which trained models there are and which one is used."""
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def models_list(ctx: click.Context, as_json: bool) -> None:
+    """Registered models, the active one of each kind marked."""
+    from .models.registry import list_models
+    from .store import Store
+
+    store = Store(_settings(ctx).database)
+    try:
+        records = list_models(store)
+    finally:
+        store.close()
+    for r in records:
+        if as_json:
+            click.echo(json.dumps({"id": r.id, "kind": r.kind, "version": r.version, "path": r.path,
+                                   "active": r.active, "metrics": r.metrics, "created": r.created}))
+        else:
+            click.echo(f"{'*' if r.active else ' '} {r.id:>3}  {r.kind:<8} {r.version:<16} {r.path}")
+    if not records and not as_json:
+        click.echo("no models registered: the restore pipeline uses its DSP engine")
+
+
+@models.command("register")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--activate", is_flag=True, help="make it the model in use for its kind")
+@click.pass_context
+def models_register(ctx: click.Context, path: str, activate: bool) -> None:
+    """Register a nightowl checkpoint (its metadata is checked first)."""
+    from .models.checkpoint import CheckpointError
+    from .models.registry import RegistryError, register
+    from .store import Store
+
+    store = Store(_settings(ctx).database)
+    try:
+        record = register(store, Path(path).absolute(), activate=activate)
+    except (CheckpointError, RegistryError) as exc:
+        click.echo(f"{path}: {exc}", err=True)
+        sys.exit(2)
+    finally:
+        store.close()
+    click.echo(f"registered {record.kind} model {record.version} as #{record.id}"
+               + (" (active)" if record.active else ""))
+
+
+@models.command("activate")
+@click.argument("model_id", type=int)
+@click.pass_context
+def models_activate(ctx: click.Context, model_id: int) -> None:
+    """Use model MODEL_ID for its kind from now on."""
+    from .models.registry import activate
+    from .store import Store
+
+    store = Store(_settings(ctx).database)
+    try:
+        record = activate(store, model_id)
+    except KeyError:
+        click.echo(f"no model #{model_id}", err=True)
+        sys.exit(2)
+    finally:
+        store.close()
+    click.echo(f"{record.kind}: now using {record.version} (#{record.id})")
 
 
 @main.command()

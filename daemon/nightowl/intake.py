@@ -10,7 +10,7 @@ from typing import Any
 
 from .config import Inbox, Settings
 from .eventlog import record
-from .rules import Decision, FileFacts, Rule, decide
+from .rules import NO_PIPELINE, Decision, FileFacts, Rule, decide
 from .pipelines import PIPELINES
 from .store import Store
 
@@ -185,21 +185,28 @@ def route_file(
     facts: FileFacts,
     on_job_queued: Callable[[], None] = lambda: None,
 ) -> Decision:
-    """Apply the rules to a classified file and queue the job they ask for (if any)."""
+    """Apply the rules to a classified file and queue the jobs they ask for (if any)."""
     decision = decide(rules, facts)
-    if decision.pipeline is None:
+    if not decision.pipelines:
         why = f"rule {decision.rule.name!r}: no pipeline" if decision.rule else "no rule matches"
         record(store, "routed", f"nothing to do ({why})", path=spath, file_id=file_id)
         return decision
-    assert decision.rule is not None
-    action = decision.rule.action
+    for rule in decision.rules:
+        if rule.action.pipeline != NO_PIPELINE:
+            _queue(settings, store, rule, gpu_available, file_id, spath, on_job_queued)
+    return decision
+
+
+def _queue(settings: Settings, store: Store, rule: Rule, gpu_available: bool, file_id: int, spath: str,
+           on_job_queued: Callable[[], None]) -> None:
+    action = rule.action
     pipeline = PIPELINES[action.pipeline]
     if not pipeline.available:
-        record(store, "routed", f"rule {decision.rule.name!r} wants the {action.pipeline} pipeline, which this"
+        record(store, "routed", f"rule {rule.name!r} wants the {action.pipeline} pipeline, which this"
                " version does not have yet: nothing queued", path=spath, file_id=file_id)
-        return decision
+        return
     device = "gpu" if pipeline.device == "gpu" and gpu_available and settings.device != "cpu" else "cpu"
-    job_id = store.queue_job(file_id=file_id, pipeline=action.pipeline, rule=decision.rule.name,
+    job_id = store.queue_job(file_id=file_id, pipeline=action.pipeline, rule=rule.name,
                              params=action.params, output_folder=action.output, run_when=action.when,
                              device=device, priority=action.priority)
     if job_id is None:
@@ -207,7 +214,6 @@ def route_file(
                file_id=file_id)
     else:
         when = "now" if action.when == "now" else "in the overnight window"
-        record(store, "queued", f"job {job_id}: {action.pipeline} ({when}) by rule {decision.rule.name!r}",
+        record(store, "queued", f"job {job_id}: {action.pipeline} ({when}) by rule {rule.name!r}",
                path=spath, file_id=file_id, job_id=job_id)
         on_job_queued()
-    return decision

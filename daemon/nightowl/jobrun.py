@@ -13,6 +13,7 @@ import time
 import traceback
 from pathlib import Path
 
+from .models.registry import active_paths
 from .pipelines import PIPELINES
 from .pipelines.context import JobContext
 from .store import Store
@@ -45,6 +46,7 @@ def run_job(store: Store, job_id: int, output_root: Path) -> bool:
         fingerprint=file.fingerprint,
         device=job.device,
         progress=progress,
+        models=active_paths(store),
     )
     started = time.perf_counter()
     try:

@@ -37,10 +37,12 @@ def label_file(settings: Settings, rules: list[tuple[Rule, str]], path: Path, fi
                     "lossless_check": (row.evidence or {}).get("lossless_check") or {}}
         decision = route_file(settings, store, rules, use_gpu(settings.device), row.id, row.path,
                               facts_from(analysis, row.inbox, row.rel_path))
-        for job_id in store.cancel_queued(row.id, keep_pipeline=decision.pipeline):
+        for job_id in store.cancel_queued(row.id, keep_pipelines=decision.pipelines):
             record(store, "cancelled", f"job {job_id} cancelled: the file's class changed", path=row.path,
                    file_id=row.id, job_id=job_id)
             yield f"job {job_id} cancelled"
-        yield f"pipeline: {decision.pipeline or 'none'}" + (f" (rule {decision.rule.name!r})" if decision.rule else "")
+        for rule in decision.rules or [None]:
+            yield (f"pipeline: {rule.action.pipeline} (rule {rule.name!r})" if rule
+                   else "pipeline: none (no rule matches)")
     finally:
         store.close()

@@ -84,3 +84,20 @@ def check_png(path: Path) -> None:
 def write_json(dest: Path, data: Any) -> None:
     with atomic_output(dest, check_json) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def audio_check(frames: int, channels: int, sample_rate: int) -> Callable[[Path], None]:
+    """A check for `atomic_output`: the file decodes, with the length and layout written."""
+
+    def check(path: Path) -> None:
+        import soundfile as sf  # only pipelines that write audio pay for it
+
+        try:
+            info = sf.info(str(path))
+        except RuntimeError as exc:
+            raise OutputError(f"{path.name}: does not decode: {exc}") from exc
+        if (info.frames, info.channels, info.samplerate) != (frames, channels, sample_rate):
+            raise OutputError(f"{path.name}: wrote {info.frames} frames x {info.channels} ch at "
+                              f"{info.samplerate} Hz, expected {frames} x {channels} at {sample_rate}")
+
+    return check

@@ -31,12 +31,25 @@ class _Bar:
             sys.stderr.write("\n")
 
 
-def process_file(settings: Settings, pipeline: str, params: dict[str, Any], path: Path, out: Path | None,
-                 show_progress: bool = True) -> list[str]:
+def active_models(settings: Settings) -> dict[str, str]:
+    """kind -> checkpoint path of each active registered model (none without a database)."""
+    if not settings.database.exists():
+        return {}
+    from .models.registry import active_paths
+    from .store import Store
+
+    store = Store(settings.database)
+    try:
+        return active_paths(store)
+    finally:
+        store.close()
+
+
+def _context(settings: Settings, params: dict[str, Any], path: Path, out: Path | None,
+             progress: Any = None) -> JobContext:
     path = path.absolute()
     inbox = settings.inbox_of(path)
     rel = path.relative_to(inbox.path).as_posix() if inbox else path.name
-    bar = _Bar(path.name, show_progress)
     ctx = JobContext(
         input=path,
         rel_path=rel,
@@ -45,8 +58,29 @@ def process_file(settings: Settings, pipeline: str, params: dict[str, Any], path
         params=params,
         fingerprint=fingerprint(path),
         device="cpu" if settings.device == "cpu" else "auto",
-        progress=bar,
+        models=active_models(settings),
     )
+    if progress is not None:
+        ctx.progress = progress
+    return ctx
+
+
+def plan_file(settings: Settings, pipeline: str, params: dict[str, Any], path: Path,
+              out: Path | None) -> dict[str, Any]:
+    """What running the pipeline would do, for pipelines that can say; nothing is written."""
+    ctx = _context(settings, params, path, out)
+    module = importlib.import_module(PIPELINES[pipeline].module)
+    if hasattr(module, "plan"):
+        return dict(module.plan(ctx))
+    return {"input": str(ctx.input), "action": f"run {pipeline}",
+            "outputs_under": str(ctx.output_root / ctx.output_folder)}
+
+
+def process_file(settings: Settings, pipeline: str, params: dict[str, Any], path: Path, out: Path | None,
+                 show_progress: bool = True) -> list[str]:
+    path = path.absolute()
+    bar = _Bar(path.name, show_progress)
+    ctx = _context(settings, params, path, out, bar)
     try:
         return list(importlib.import_module(PIPELINES[pipeline].module).run(ctx))
     finally:

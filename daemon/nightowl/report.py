@@ -104,6 +104,7 @@ def explain_file(settings: Settings, rules: list[tuple[Rule, str]], path: Path) 
         "lossless_check": {k: check.get(k) for k in ("verdict", "source_codec", "cutoff_hz", "confidence")},
         "rule": decision.rule.name if decision.rule else None,
         "pipeline": decision.pipeline,
+        "also": [{"rule": r.name, "pipeline": r.action.pipeline} for r in decision.also],
         "error": analysis["error"],
         "reasons": analysis["reasons"],
         "rule_reasons": decision.reasons,
@@ -143,4 +144,6 @@ def explain_text(data: dict[str, Any]) -> str:
     for reason in data["rule_reasons"]:
         lines.append(f"  {reason}")
     lines.append(f"  pipeline: {data['pipeline'] or 'none'}")
+    for extra in data.get("also") or []:
+        lines.append(f"  and then: {extra['pipeline']} (rule {extra['rule']!r})")
     return "\n".join(lines)

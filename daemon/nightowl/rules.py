@@ -62,12 +62,15 @@ class Match(BaseModel):
 
 
 class Action(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     pipeline: str
     output: str = ""  # subfolder of the output root
     when: Literal["now", "window"] = "window"
     priority: int = 0
+    # `continue = true`: after this rule, the next rule that matches acts as well (a
+    # fake-lossless file gets its report now and its restoration overnight)
+    keep_matching: bool = Field(default=False, alias="continue")
     # validated against the pipeline, so declared after it
     params: dict[str, Any] = Field(default_factory=dict, validate_default=True)
 
@@ -143,12 +146,21 @@ class Decision:
     rule: Rule | None
     source: str | None
     reasons: list[str]
+    also: tuple[Rule, ...] = ()  # further rules reached through `continue = true`
 
     @property
     def pipeline(self) -> str | None:
         if self.rule is None or self.rule.action.pipeline == NO_PIPELINE:
             return None
         return self.rule.action.pipeline
+
+    @property
+    def rules(self) -> list[Rule]:
+        return [] if self.rule is None else [self.rule, *self.also]
+
+    @property
+    def pipelines(self) -> list[str]:
+        return [r.action.pipeline for r in self.rules if r.action.pipeline != NO_PIPELINE]
 
 
 def _location(err: dict[str, Any], data: dict[str, Any]) -> str:
@@ -248,13 +260,26 @@ def match_rule(match: Match, facts: FileFacts) -> tuple[bool, str]:
 
 
 def decide(rules: list[tuple[Rule, str]], facts: FileFacts) -> Decision:
-    """The first rule whose conditions hold, with why each earlier rule did not."""
-    reasons = []
+    """The first rule whose conditions hold, with why each earlier rule did not; and,
+    while a matching rule says `continue = true`, the next one that matches as well."""
+    reasons: list[str] = []
+    first: tuple[Rule, str] | None = None
+    also: list[Rule] = []
     for rule, source in rules:
         ok, why = match_rule(rule.match, facts)
-        if ok:
+        if not ok:
+            if first is None:
+                reasons.append(f"rule {rule.name!r} skipped: {why}")
+            continue
+        if first is None:
+            first = (rule, source)
             reasons.append(f"rule {rule.name!r} matches")
-            return Decision(rule=rule, source=source, reasons=reasons)
-        reasons.append(f"rule {rule.name!r} skipped: {why}")
-    reasons.append("no rule matches: nothing to do")
-    return Decision(rule=None, source=None, reasons=reasons)
+        else:
+            also.append(rule)
+            reasons.append(f"rule {rule.name!r} matches as well (the rule before says continue)")
+        if not rule.action.keep_matching:
+            break
+    if first is None:
+        reasons.append("no rule matches: nothing to do")
+        return Decision(rule=None, source=None, reasons=reasons)
+    return Decision(rule=first[0], source=first[1], reasons=reasons, also=tuple(also))

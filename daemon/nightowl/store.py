@@ -360,11 +360,11 @@ class Store:
         )
         return cur.lastrowid if cur.rowcount else None
 
-    def cancel_queued(self, file_id: int, keep_pipeline: str | None) -> list[int]:
+    def cancel_queued(self, file_id: int, keep_pipelines: list[str]) -> list[int]:
         """Cancel a file's queued jobs of other pipelines (after its class was corrected)."""
-        rows = list(self.db.query(
-            "SELECT id FROM jobs WHERE file_id = ? AND state = 'queued' AND pipeline IS NOT ?",
-            [file_id, keep_pipeline]))
+        rows = [r for r in self.db.query(
+            "SELECT id, pipeline FROM jobs WHERE file_id = ? AND state = 'queued'", [file_id])
+            if r["pipeline"] not in keep_pipelines]
         for r in rows:
             self.db.execute("UPDATE jobs SET state = 'cancelled', finished = ? WHERE id = ?", [time.time(), r["id"]])
         return [r["id"] for r in rows]

@@ -5,10 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import struct
-import zlib
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 import soundfile as sf
@@ -50,6 +48,8 @@ from nightowl.audio.tags import (
 )
 from PIL import Image
 
+from tests.encoded import encode, png
+
 SR = 44100
 MBID = "a1b2c3d4-0000-4000-8000-000000000001"
 RECORDING = "a1b2c3d4-0000-4000-8000-000000000002"
@@ -62,32 +62,11 @@ def _sine(seconds: float = 1.0, sr: int = SR) -> np.ndarray:
 
 
 def _encode(path: Path, codec: str, fmt: str, rate: int = SR) -> Path:
-    """A real encoded file, the way bench/transcode.py encodes with PyAV."""
-    samples = _sine()
-    with av.open(str(path), "w", format=fmt) as out:
-        stream = out.add_stream(codec, rate=rate, layout="stereo")
-        stream.codec_context.bit_rate = 128_000
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples.T), format="fltp", layout="stereo")
-        frame.sample_rate = SR
-        frame.pts = 0
-        for packet in stream.encode(frame):
-            out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return path
+    return encode(path, _sine(), SR, codec, fmt, rate=rate)
 
 
 def _png(width: int = 1, height: int = 1) -> bytes:
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    rows = b"".join(b"\x00" + b"\xff\x80\x00" * width for _ in range(height))
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
+    return png(width, height)
 
 
 def _jpeg(width: int = 4, height: int = 3) -> bytes:

@@ -105,3 +105,13 @@ def _record(store: Store, model_id: int) -> ModelRecord:
     row = store.model(model_id)
     assert row is not None
     return ModelRecord.from_row(row)
+
+
+# the kinds of model the pipelines use; later pipelines add theirs
+KINDS = ("restore",)
+
+
+def active_paths(store: Store) -> dict[str, str]:
+    """kind -> checkpoint path of each kind's active model whose file is there."""
+    found = {kind: active(store, kind) for kind in KINDS}
+    return {kind: r.path for kind, r in found.items() if r is not None}

@@ -23,6 +23,17 @@ class LosslessCheckParams(PipelineParams):
     spectrogram_seconds: float = Field(default=60.0, gt=0)
 
 
+class RestoreParams(PipelineParams):
+    format: Literal["flac", "wav"] = "flac"  # 44.1 kHz 24-bit either way
+    tags: bool = True  # carry the input's tags and cover art, and say it was restored
+    # "auto": the active registered model if there is one, else the DSP engine
+    engine: Literal["auto", "dsp", "model"] = "auto"
+    # the deficit gate: nothing is added under `gate_threshold_db` of deficit, all of the
+    # estimate from `gate_threshold_db + gate_range_db` on
+    gate_threshold_db: float = Field(default=10.0, ge=0)
+    gate_range_db: float = Field(default=10.0, gt=0)
+
+
 class PlannedParams(PipelineParams):
     """Parameters of a pipeline that is not built yet: any are accepted and kept."""
 
@@ -51,11 +62,17 @@ PIPELINES: dict[str, Pipeline] = {
             device="cpu",
             summary="fake-lossless report: verdict, source codec, cutoff, spectrogram",
         ),
+        Pipeline(
+            name="restore",
+            module="nightowl.pipelines.restore",
+            params=RestoreParams,
+            device="gpu",
+            summary="lossy music to full-band 44.1 kHz 24-bit FLAC, tags and cover kept",
+        ),
         *(
             Pipeline(name=name, module=f"nightowl.pipelines.{name}", params=PlannedParams, device="gpu",
                      summary=summary, available=False)
             for name, summary in (
-                ("restore", "lossy music to full-band 24-bit FLAC (not built yet)"),
                 ("concert", "audience recordings: less room and crowd (not built yet)"),
                 ("podcast", "speech cleaned, diarized and transcribed (not built yet)"),
             )

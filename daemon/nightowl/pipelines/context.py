@@ -23,6 +23,8 @@ class JobContext:
     fingerprint: str
     device: str = "cpu"
     progress: ProgressFn = field(default=lambda stage, fraction: None)
+    # the active registered model of each kind ("restore": checkpoint path), if any
+    models: dict[str, str] = field(default_factory=dict)
 
     def output_path(self, suffix: str) -> Path:
         dest = mirror_path(self.output_root, self.output_folder, self.rel_path, suffix)

@@ -80,12 +80,12 @@ def shift_bins(cutoff_bin: int, bins: int, guard_bins: int) -> int:
 def replicate(spec: np.ndarray, cutoff_bin: int, sample_rate: int, envelope: Envelope,
               seed: int = 0) -> np.ndarray:
     """Estimate of the band at and above `cutoff_bin`; zero below it. Same shape as `spec`."""
-    channels, bins, frames = spec.shape
+    _, bins, frames = spec.shape
     out = np.zeros_like(spec)
     if cutoff_bin >= bins - 1 or frames == 0:
         return out
     hz = bin_hz(sample_rate)
-    guard = int(round(GUARD_HZ / hz))
+    guard = round(GUARD_HZ / hz)
     top = cutoff_bin - guard  # the copied band ends here
     shift = shift_bins(cutoff_bin, bins, guard)
     targets = np.arange(cutoff_bin, bins)
@@ -95,13 +95,13 @@ def replicate(spec: np.ndarray, cutoff_bin: int, sample_rate: int, envelope: Env
 
     power = spec.real**2 + spec.imag**2
     # per-frame level: the mean power of the band under the guard, per channel
-    level_hi = cutoff_bin - int(round(LEVEL_GAP_HZ / hz))
-    level_lo = max(0, level_hi - int(round(LEVEL_BAND_HZ / hz)))
+    level_hi = cutoff_bin - round(LEVEL_GAP_HZ / hz)
+    level_lo = max(0, level_hi - round(LEVEL_BAND_HZ / hz))
     level_db = 10 * np.log10(_band_mean(power, level_lo, level_hi) + 1e-12)  # (channels, frames)
     level_hz = (level_lo + level_hi) / 2 * hz
 
     # flatten the copied bins by their own local envelope, then impose the target one
-    width = max(3, int(round(SMOOTH_HZ / hz)) | 1)
+    width = max(3, round(SMOOTH_HZ / hz) | 1)
     local = _moving_mean(power[:, :top], width)
     src_mag = np.abs(spec[:, sources, :])
     flat = (src_mag / np.sqrt(local[:, sources, :] + 1e-12)) ** FINE_STRUCTURE

@@ -22,6 +22,7 @@ from .gate import TILE_FRAMES, GateSettings, gate_weights, residual
 from .stft import HOP, bin_hz, istft, stft
 
 SAMPLE_RATE = 44100
+DEFAULT_GATE = GateSettings()
 BLOCK = 2 * 3 * 3 * 7 * 7 * TILE_FRAMES * HOP  # 2,257,920 samples (51 s) on the tile grid
 CONTEXT = 4 * TILE_FRAMES * HOP  # 0.23 s each side: covers a frame and a tile
 MIN_DROP_DB = 15.0  # an edge weaker than this is not a lowpass worth filling
@@ -85,18 +86,21 @@ def plausible_cutoff(hz: float, bitrate_kbps: float | None = None, channels: int
 def find_cutoff(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, bitrate_kbps: float | None = None) -> Cutoff:
     """The lowpass edge the lossless check measures, over the whole track, if it is
     one worth filling (see `plausible_cutoff`). `bitrate_kbps`: the lossy input's, if known."""
-    f = measure([audio], sample_rate)
+    # a lossy decode in float leaves a ragged floor far below anything audible above the
+    # lowpass; a 16-bit-like noise floor (as every FLAC has) gives the edge search a flat one
+    floor = np.random.default_rng(0).standard_normal(audio.shape).astype(np.float32) * np.float32(2**-16)
+    f = measure([audio + floor], sample_rate)
     hz = f.get("cutoff_hz")
     channels = audio.shape[1] if audio.ndim == 2 else 1
     if hz is None or f.get("drop_db", 0.0) < MIN_DROP_DB or not plausible_cutoff(hz, bitrate_kbps, channels):
         return Cutoff(None)
-    freqs, power = power_frames([audio], sample_rate, max_frames=2000)
+    freqs, power = power_frames([audio + floor], sample_rate, max_frames=2000)
     long_term = smooth(to_db(power.mean(axis=0)), 9)
     return Cutoff(float(hz), fit_slope(long_term, freqs, float(hz)), float(f["drop_db"]))
 
 
 def restore(audio: np.ndarray, sample_rate: int, *, estimator: Estimator | None = None,
-            gate: GateSettings = GateSettings(), cutoff: Cutoff | None = None,
+            gate: GateSettings = DEFAULT_GATE, cutoff: Cutoff | None = None,
             bitrate_kbps: float | None = None,
             progress: Callable[[float], None] | None = None) -> Restored:
     """Restore (frames, channels) audio. The DSP replica is always made (the neural

@@ -42,7 +42,7 @@ def _tile_db(power: np.ndarray, t_bins: int, t_frames: int) -> np.ndarray:
     return 10 * np.log10(sums / np.maximum(n, 1) + 1e-12)
 
 
-def gate_weights(spec: np.ndarray, estimate: np.ndarray, settings: GateSettings = GateSettings(),
+def gate_weights(spec: np.ndarray, estimate: np.ndarray, settings: GateSettings | None = None,
                  tile_origin: int = 0) -> np.ndarray:
     """lambda per bin and frame (float32, same shape as spec), from per-tile deficits.
 
@@ -51,6 +51,7 @@ def gate_weights(spec: np.ndarray, estimate: np.ndarray, settings: GateSettings 
     smoothed (a box filter over the tile-sized steps) so no seam shows between gated
     tiles; a tile the gate shut stays shut.
     """
+    settings = settings or GateSettings()
     c, b, f = spec.shape
     if f == 0:
         return np.zeros(spec.shape, dtype=np.float32)
