@@ -93,7 +93,7 @@ def replicate(spec: np.ndarray, cutoff_bin: int, sample_rate: int, envelope: Env
     m = np.ceil((targets - top + 1) / shift).astype(int)
     sources = targets - m * shift
 
-    power = spec.real**2 + spec.imag**2
+    power = np.square(np.abs(spec[:, :top]))
     # per-frame level: the mean power of the band under the guard, per channel
     level_hi = cutoff_bin - round(LEVEL_GAP_HZ / hz)
     level_lo = max(0, level_hi - round(LEVEL_BAND_HZ / hz))
@@ -102,9 +102,10 @@ def replicate(spec: np.ndarray, cutoff_bin: int, sample_rate: int, envelope: Env
 
     # flatten the copied bins by their own local envelope, then impose the target one
     width = max(3, round(SMOOTH_HZ / hz) | 1)
-    local = _moving_mean(power[:, :top], width)
+    lo = max(0, int(sources.min()) - width)  # only the copied band and its neighbourhood
+    local = _moving_mean(power[:, lo:top], width)
     src_mag = np.abs(spec[:, sources, :])
-    flat = (src_mag / np.sqrt(local[:, sources, :] + 1e-12)) ** FINE_STRUCTURE
+    flat = (src_mag / np.sqrt(local[:, sources - lo, :] + 1e-12)) ** FINE_STRUCTURE
 
     rel_db = envelope.slope_db_khz * (targets * hz - level_hz) / 1000.0
     target_db = level_db[:, None, :] + (rel_db + envelope.gain_db)[None, :, None]

@@ -18,7 +18,7 @@ import soxr
 from ..classify.lossless import measure
 from ..classify.spectral import power_frames, smooth, to_db
 from .bandrep import Envelope, fit_slope, replicate
-from .gate import TILE_FRAMES, GateSettings, gate_weights, residual
+from .gate import TILE_BINS, TILE_FRAMES, GateSettings, gate_weights, residual
 from .stft import HOP, bin_hz, istft, stft
 
 SAMPLE_RATE = 44100
@@ -125,11 +125,15 @@ def restore(audio: np.ndarray, sample_rate: int, *, estimator: Estimator | None 
         spec = stft(block)
         replica = replicate(spec, cutoff_bin, SAMPLE_RATE, envelope)
         est = replica if estimator is None else estimator.estimate(spec, cutoff_bin, replica)
-        # every block starts on the tile grid, so tiles line up across blocks
-        lam = gate_weights(spec, est, gate, tile_origin=lo // HOP)
-        filled += float(lam[:, cutoff_bin:].sum())
-        total += lam[:, cutoff_bin:].size
-        part = istft(residual(spec, est, lam), hi - lo).T
+        # the estimate is zero under the cutoff: gate only the tiles from there up (the
+        # first on the tile grid); every block starts on the grid in time as well
+        b0 = cutoff_bin // TILE_BINS * TILE_BINS
+        lam = gate_weights(spec[:, b0:], est[:, b0:], gate, tile_origin=lo // HOP)
+        filled += float(lam[:, cutoff_bin - b0:].sum())
+        total += lam[:, cutoff_bin - b0:].size
+        added_spec = np.zeros_like(spec)
+        added_spec[:, b0:] = residual(spec[:, b0:], est[:, b0:], lam)
+        part = istft(added_spec, hi - lo).T
         added[start:end] = part[start - lo:end - lo]
         if progress is not None:
             progress(end / n)
