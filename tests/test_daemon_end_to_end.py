@@ -159,8 +159,11 @@ def test_daemon_end_to_end(tmp_path: Path) -> None:
         wait_until(lambda: classified(4), 60, "the first four files to be classified")
         copier.join()
         wait_until(lambda: classified(5), 30, "the slowly copied file")
-        wait_until(lambda: query(db, "SELECT count(*) AS n FROM jobs WHERE state = 'done'")[0]["n"] >= 2, 60,
-                   "both fake-lossless reports")
+        wait_until(lambda: query(db, "SELECT count(*) AS n FROM jobs WHERE state = 'done'"
+                                 " AND pipeline = 'lossless_check'")[0]["n"] >= 2, 60, "both fake-lossless reports")
+        # the window is always open here: the restorations (two fakes, one MP3) run too
+        wait_until(lambda: query(db, "SELECT count(*) AS n FROM jobs WHERE state = 'done'"
+                                 " AND pipeline = 'restore'")[0]["n"] >= 3, 90, "the three restorations")
 
         files = {Path(r["path"]).name: r for r in query(db, "SELECT * FROM files")}
         assert files["01 genuine.flac"]["class"] == "lossless_music"
@@ -175,7 +178,9 @@ def test_daemon_end_to_end(tmp_path: Path) -> None:
         for e in events:
             if e["path"]:
                 by_file.setdefault(Path(e["path"]).name, []).append(e["kind"])
-        assert by_file["02 fake.flac"] == ["new", "classified", "queued", "started", "done"]
+        fake_events = by_file["02 fake.flac"]
+        assert fake_events[:4] == ["new", "classified", "queued", "queued"]  # a report and a restoration
+        assert fake_events.count("started") == 2 and fake_events.count("done") == 2
         assert by_file["01 genuine.flac"] == ["new", "classified", "routed"]
         assert by_file["notes.flac"] == ["new", "unreadable"]
         assert "song.mp3.part" not in by_file  # ignored pattern, then renamed
@@ -192,6 +197,11 @@ def test_daemon_end_to_end(tmp_path: Path) -> None:
         assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (output / "lossless-check" / "slow.lossless.json").exists()
         assert not (output / "lossless-check" / "Band" / "Album" / "01 genuine.lossless.json").exists()
+        restored = output / "restored" / "Band" / "Album" / "02 fake.flac"
+        assert sf.info(str(restored)).subtype == "PCM_24"
+        assert json.loads(restored.with_suffix(".restore.json").read_text())["cutoff_hz"] is not None
+        assert (output / "restored" / "song.flac").exists()  # lossy music is restored as well
+        assert not (output / "restored" / "Band" / "Album" / "01 genuine.flac").exists()
 
         # -- SIGKILL in the middle of work, then a restart ---------------------------------
         batch = inbox / "batch"
@@ -211,14 +221,17 @@ def test_daemon_end_to_end(tmp_path: Path) -> None:
         notes.messages.clear()
         daemon = Daemon(config, tmp_path / "notify.sock")
         notes.wait_for("READY=1")
-        wait_until(lambda: query(db, "SELECT count(*) AS n FROM jobs WHERE state = 'done'")[0]["n"] == 8, 120,
-                   "all eight fake-lossless jobs to be done")
+        # eight fakes (a report and a restoration each) and the MP3 (a restoration)
+        wait_until(lambda: query(db, "SELECT count(*) AS n FROM jobs WHERE state = 'done'")[0]["n"] == 17, 240,
+                   "all seventeen jobs to be done")
         time.sleep(1.0)
-        jobs = query(db, "SELECT file_id, state FROM jobs")
-        assert len(jobs) == 8 and len({j["file_id"] for j in jobs}) == 8  # one job per file, no duplicates
+        jobs = query(db, "SELECT file_id, pipeline, state FROM jobs")
+        # one job per file and pipeline, no duplicates
+        assert len(jobs) == 17 and len({(j["file_id"], j["pipeline"]) for j in jobs}) == 17
         assert all(j["state"] == "done" for j in jobs)
         for i in range(6):
             assert (output / "lossless-check" / "batch" / f"{i:02d}.lossless.json").exists()
+            assert (output / "restored" / "batch" / f"{i:02d}.flac").exists()
         leftovers = [p for p in output.rglob("*") if ".nightowl-tmp" in p.name]
         assert leftovers == []
         assert any(e["kind"] == "requeued" for e in query(db, "SELECT kind FROM events"))

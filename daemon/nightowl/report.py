@@ -8,6 +8,7 @@ from typing import Any
 
 from .config import Settings
 from .intake import facts_from
+from .models.registry import KINDS, active
 from .rules import Rule, decide
 from .schedule import in_window, next_window
 from .store import JOB_STATES, Store
@@ -29,6 +30,7 @@ def status_data(settings: Settings, now: datetime | None = None) -> dict[str, An
         ]
         files = store.count_files()
         waiting = store.pending_window_jobs()
+        models = {kind: record.version for kind in KINDS if (record := active(store, kind)) is not None}
     finally:
         store.close()
     start, end = next_window(settings.window, now)
@@ -40,7 +42,7 @@ def status_data(settings: Settings, now: datetime | None = None) -> dict[str, An
         "window": {"open": in_window(settings.window, now), "start": start.isoformat(), "end": end.isoformat(),
                    "waiting_jobs": waiting},
         "files": files,
-        "models": {},  # no trained models are registered yet
+        "models": models,  # kind -> version of the active model; missing kinds use the built-in engine
     }
 
 
@@ -68,7 +70,10 @@ def status_text(data: dict[str, Any]) -> str:
         lines.append("recent failures (nightowl retry ID to run again):")
         for f in data["failures"]:
             lines.append(f"  job {f['job']} {f['pipeline']} after {f['attempts']} attempt(s): {f['error']}  {f['path']}")
-    lines.append("models: none trained yet (built-in engines in use)")
+    if data["models"]:
+        lines.append("models: " + ", ".join(f"{kind} {version}" for kind, version in data["models"].items()))
+    else:
+        lines.append("models: none active (restore uses its DSP engine)")
     return "\n".join(lines)
 
 
