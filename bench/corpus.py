@@ -35,7 +35,7 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import simulate as sim  # noqa: E402
-from bench.transcode import GRID, Setting, _encode_av, encode_bytes, roundtrip, upsample  # noqa: E402
+from bench.transcode import GRID, Setting, encode_av, encode_bytes, roundtrip, upsample  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 CACHE = BENCH / ".cache"
@@ -394,9 +394,9 @@ def encode_container(audio: np.ndarray, rate: int, fmt: str, setting: str) -> by
     """Lossy file bytes kept in their container: mp3 (LAME, CBR "128k" or VBR "V2"),
     m4a (FFmpeg AAC in MP4/ipod), opus (libopus in Ogg), ogg (Vorbis via libsndfile)."""
     if fmt == "mp3":
-        return _encode_av(audio, rate, "libmp3lame", "mp3", setting)
+        return encode_av(audio, rate, "libmp3lame", "mp3", setting)
     if fmt == "m4a":
-        return _encode_av(audio, rate, "aac", "ipod", setting)
+        return encode_av(audio, rate, "aac", "ipod", setting)
     if fmt == "opus":
         return _fix_ogg_serial(encode_bytes(audio, rate, Setting("opus", setting))[0])
     if fmt == "ogg":

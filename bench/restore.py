@@ -56,7 +56,8 @@ from bench.intake_cost import join, real_sources  # noqa: E402
 from bench.transcode import Setting, encode_bytes  # noqa: E402
 from nightowl.audio.decode import decode  # noqa: E402
 from nightowl.restore import metrics  # noqa: E402
-from nightowl.restore.engine import Estimator, find_cutoff, restore  # noqa: E402
+from nightowl.restore.engine import Cutoff, Estimator, find_cutoff, restore  # noqa: E402
+from nightowl.restore.neural import NeuralEstimator  # noqa: E402
 
 CORPUS = BENCH / "corpus"
 PROFILES = ("mp3 96k", "mp3 128k", "mp3 192k", "aac 128k", "opus 64k", "opus 96k")
@@ -130,10 +131,10 @@ def summarise(rows: list[dict], engine: str) -> dict:
 
 def _pinned_to_one_cpu() -> None:
     if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 
-def speed(seconds: float, model: Estimator | None) -> dict:
+def speed(seconds: float, model: NeuralEstimator | None) -> dict:
     """Real-time factors on one core: plain decode+encode vs decode+restore+encode."""
     _pinned_to_one_cpu()
     sources, origin = real_sources()
@@ -167,38 +168,31 @@ def speed(seconds: float, model: Estimator | None) -> dict:
     return out
 
 
-def neural_speed(audio: np.ndarray, model: Estimator | None) -> dict:
+def neural_speed(audio: np.ndarray, model: NeuralEstimator | None) -> dict:
     import torch
 
     from nightowl.models.unet import UNet, parameter_count
-    from nightowl.restore.neural import NeuralEstimator
 
     torch.set_num_threads(1)
     net = model if model is not None else NeuralEstimator(UNet().eval(), version="random-init", device="cpu")
+    # the track is genuine, so no cutoff would be found: time the band above 16 kHz (a 128k MP3's)
     t = time.process_time()
-    restore(audio, 44100, estimator=net, cutoff=find_cutoff(audio) if model else None)
-    # without a cutoff in a genuine track nothing would run: force the 16 kHz of a 128k MP3
-    if model is None:
-        from nightowl.restore.engine import Cutoff
-
-        t = time.process_time()
-        restore(audio, 44100, estimator=net, cutoff=Cutoff(16000.0, -1.0, 40.0))
+    restore(audio, 44100, estimator=net, cutoff=Cutoff(16000.0, -1.0, 40.0))
     cpu = time.process_time() - t
-    arch = UNet()
-    return {"architecture": arch.describe(), "parameters": parameter_count(arch), "audio_seconds": 10.0,
+    return {"architecture": net.model.describe(), "parameters": parameter_count(net.model), "audio_seconds": 10.0,
             "cpu_s": cpu, "realtime": 10.0 / cpu, "threads": 1}
 
 
 def print_table(summary: dict, engine: str) -> None:
     print(f"\n{engine} engine vs input (means; change with paired bootstrap 95% CI)")
     print(f"{'profile':<10}{'n':>4}  {'LSD dB':>22}  {'HF-LSD dB':>22}  {'MR-STFT':>18}  {'SI-SDR dB':>26}  worse")
+    def cell(c: dict, rel: bool = True) -> str:
+        change = f"{c['relative']:+.0%}" if rel else f"{c['change']:+.3f}"
+        return f"{c['input']:.2f}->{c[engine]:.2f} {change}"
+
     for key, s in summary.items():
-        def cell(m: str, rel: bool = True) -> str:
-            c = s[m]
-            change = f"{c['relative']:+.0%}" if rel else f"{c['change']:+.3f}"
-            return f"{c['input']:.2f}->{c[engine]:.2f} {change}"
-        print(f"{key:<10}{s['n']:>4}  {cell('lsd'):>22}  {cell('hf_lsd'):>22}  {cell('mr_stft'):>18}  "
-              f"{cell('si_sdr', rel=False):>18} [{s['si_sdr']['ci95'][0]:+.3f},{s['si_sdr']['ci95'][1]:+.3f}]"
+        print(f"{key:<10}{s['n']:>4}  {cell(s['lsd']):>22}  {cell(s['hf_lsd']):>22}  {cell(s['mr_stft']):>18}  "
+              f"{cell(s['si_sdr'], rel=False):>18} [{s['si_sdr']['ci95'][0]:+.3f},{s['si_sdr']['ci95'][1]:+.3f}]"
               f"  {s['clips_worse_lsd']}")
 
 
@@ -217,8 +211,6 @@ def main(argv: list[str] | None = None) -> int:
     engines: dict[str, Estimator | None] = {"dsp": None}
     model = None
     if args.model:
-        from nightowl.restore.neural import NeuralEstimator
-
         model = NeuralEstimator.from_checkpoint(args.model, device="auto")
         engines["model"] = model
     started = time.perf_counter()

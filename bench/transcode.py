@@ -49,7 +49,7 @@ def _layout(channels: int) -> str:
     return "mono" if channels == 1 else "stereo"
 
 
-def _encode_av(samples: np.ndarray, sr: int, codec: str, fmt: str, setting: str) -> bytes:
+def encode_av(samples: np.ndarray, sr: int, codec: str, fmt: str, setting: str) -> bytes:
     """Encode with PyAV into an in-memory container; returns the file bytes."""
     channels = samples.shape[1]
     enc_rate = 48000 if codec == "libopus" else sr  # libopus only takes 8/12/16/24/48 kHz
@@ -99,11 +99,11 @@ def encode_bytes(samples: np.ndarray, sr: int, setting: Setting) -> tuple[bytes,
     if samples.ndim == 1:
         samples = samples[:, None]
     if setting.codec == "mp3":
-        return _encode_av(samples, sr, "libmp3lame", "mp3", setting.name), "mp3"
+        return encode_av(samples, sr, "libmp3lame", "mp3", setting.name), "mp3"
     if setting.codec == "aac":
-        return _encode_av(samples, sr, "aac", "adts", setting.name), "aac"
+        return encode_av(samples, sr, "aac", "adts", setting.name), "aac"
     if setting.codec == "opus":
-        return _encode_av(samples, sr, "libopus", "ogg", setting.name), "opus"
+        return encode_av(samples, sr, "libopus", "ogg", setting.name), "opus"
     if setting.codec == "vorbis":
         buf = io.BytesIO()
         sf.write(buf, samples, sr, format="OGG", subtype="VORBIS",

@@ -1,4 +1,4 @@
-"""Real encoded files for tests: PyAV's FFmpeg, the way bench/transcode.py encodes."""
+"""Real encoded files for tests, through the benchmark corpus's own encoder."""
 
 from __future__ import annotations
 
@@ -6,24 +6,14 @@ import struct
 import zlib
 from pathlib import Path
 
-import av
 import numpy as np
 
+from bench.transcode import encode_av
 
-def encode(path: Path, samples: np.ndarray, sr: int, codec: str, fmt: str, *, rate: int | None = None,
-           bit_rate: int = 128_000) -> Path:
+
+def encode(path: Path, samples: np.ndarray, sr: int, codec: str, fmt: str, *, setting: str = "128k") -> Path:
     """Write (frames, channels) float32 `samples` with `codec` in container `fmt` to `path`."""
-    layout = "mono" if samples.shape[1] == 1 else "stereo"
-    with av.open(str(path), "w", format=fmt) as out:
-        stream = out.add_stream(codec, rate=rate or sr, layout=layout)
-        stream.codec_context.bit_rate = bit_rate
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples.T), format="fltp", layout=layout)
-        frame.sample_rate = sr
-        frame.pts = 0
-        for packet in stream.encode(frame):
-            out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
+    path.write_bytes(encode_av(samples, sr, codec, fmt, setting))
     return path
 
 

@@ -122,10 +122,6 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, Any]:
     return params
 
 
-# options that are shorthands for the restore pipeline's parameters
-_RESTORE_OPTIONS = {"fmt": "format", "gate_threshold": "gate_threshold_db", "gate_range": "gate_range_db"}
-
-
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--pipeline", required=True, help="the pipeline to run")
@@ -154,15 +150,14 @@ def process(ctx: click.Context, paths: tuple[str, ...], pipeline: str, out: str 
         raise click.BadParameter(f"unknown pipeline {pipeline!r} (one of {', '.join(PIPELINES)})",
                                  param_hint="--pipeline")
     raw_params = _parse_set(sets)
-    shorthands = {"fmt": fmt, "gate_threshold": gate_threshold, "gate_range": gate_range}
+    # shorthands for the restore pipeline's parameters
+    shorthands = {"format": fmt, "tags": False if no_tags else None, "gate_threshold_db": gate_threshold,
+                  "gate_range_db": gate_range}
     given = {k: v for k, v in shorthands.items() if v is not None}
-    if no_tags:
-        given["tags"] = False
     if given and pipeline != "restore":
         raise click.BadParameter(f"--format, --no-tags and --gate-* are options of the restore pipeline, "
                                  f"not {pipeline}", param_hint="--pipeline")
-    for key, value in given.items():
-        raw_params[_RESTORE_OPTIONS.get(key, key)] = value
+    raw_params.update(given)
     try:
         params = PIPELINES[pipeline].params.model_validate(raw_params).model_dump()
     except Exception as exc:
@@ -210,7 +205,7 @@ def models_list(ctx: click.Context, as_json: bool) -> None:
         store.close()
     for r in records:
         if as_json:
-            click.echo(json.dumps({"id": r.id, "kind": r.kind, "version": r.version, "path": r.path,
+            click.echo(json.dumps({"id": r.id, "kind": r.kind, "version": r.version, "path": str(r.path),
                                    "active": r.active, "metrics": r.metrics, "created": r.created}))
         else:
             click.echo(f"{'*' if r.active else ' '} {r.id:>3}  {r.kind:<8} {r.version:<16} {r.path}")

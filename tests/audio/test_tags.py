@@ -61,8 +61,8 @@ def _sine(seconds: float = 1.0, sr: int = SR) -> np.ndarray:
     return np.stack([tone, tone], axis=1).astype(np.float32)
 
 
-def _encode(path: Path, codec: str, fmt: str, rate: int = SR) -> Path:
-    return encode(path, _sine(), SR, codec, fmt, rate=rate)
+def _encode(path: Path, codec: str, fmt: str) -> Path:
+    return encode(path, _sine(), SR, codec, fmt)
 
 
 def _png(width: int = 1, height: int = 1) -> bytes:
@@ -219,7 +219,7 @@ def test_m4a_atoms_and_cover_carry_to_flac(tmp_path: Path) -> None:
 
 
 def test_opus_vorbis_comments_and_block_picture_carry_to_flac(tmp_path: Path) -> None:
-    src = _encode(tmp_path / "song.opus", "libopus", "ogg", rate=48000)
+    src = _encode(tmp_path / "song.opus", "libopus", "ogg")
     block = FlacPicture()
     block.type, block.mime, block.desc, block.data = 3, "image/png", "cover", _png()
     opus = OggOpus(src)  # FFmpeg already wrote ENCODER=Lavf...

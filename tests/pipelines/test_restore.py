@@ -102,15 +102,15 @@ def _tag_opus(path: Path) -> None:
     opus.save()
 
 
-@pytest.mark.parametrize(("name", "codec", "fmt", "rate", "tagger"), [
-    ("song.mp3", "libmp3lame", "mp3", None, _tag_mp3),
-    ("song.m4a", "aac", "ipod", None, _tag_m4a),
-    ("song.opus", "libopus", "ogg", 48000, _tag_opus),
+@pytest.mark.parametrize(("name", "codec", "fmt", "tagger"), [
+    ("song.mp3", "libmp3lame", "mp3", _tag_mp3),
+    ("song.m4a", "aac", "ipod", _tag_m4a),
+    ("song.opus", "libopus", "ogg", _tag_opus),
 ])
-def test_tags_and_cover_art_are_carried(tmp_path: Path, name: str, codec: str, fmt: str, rate: int | None,
+def test_tags_and_cover_art_are_carried(tmp_path: Path, name: str, codec: str, fmt: str,
                                         tagger) -> None:  # type: ignore[no-untyped-def]
     music, sr = _music(2.0)
-    src = encode(tmp_path / name, music, sr, codec, fmt, rate=rate)
+    src = encode(tmp_path / name, music, sr, codec, fmt)
     tagger(src)
     outputs = run(_ctx(src, tmp_path / "out"))
     flac = FLAC(outputs[1])
@@ -148,7 +148,7 @@ def test_wav_and_no_tags_options(tmp_path: Path) -> None:
 
 def test_mono_stays_mono(tmp_path: Path) -> None:
     music, sr = _music(2.0)
-    src = encode(tmp_path / "mono.mp3", music[:, :1].copy(), sr, "libmp3lame", "mp3", bit_rate=64_000)
+    src = encode(tmp_path / "mono.mp3", music[:, :1].copy(), sr, "libmp3lame", "mp3", setting="64k")
     outputs = run(_ctx(src, tmp_path / "out"))
     assert sf.info(outputs[1]).channels == 1
 

@@ -163,7 +163,11 @@ def _under_edge(power: np.ndarray, freqs: np.ndarray, cutoff: float, floor: floa
 
 def measure(excerpts: Sequence[np.ndarray], sample_rate: int) -> dict[str, float]:
     """Every feature the verdict uses, as plain floats."""
-    freqs, power = power_frames(excerpts, sample_rate)
+    return measure_power(*power_frames(excerpts, sample_rate), sample_rate)
+
+
+def measure_power(freqs: np.ndarray, power: np.ndarray, sample_rate: int) -> dict[str, float]:
+    """`measure` on power spectra already framed by `power_frames` (the caller may need them too)."""
     f: dict[str, float] = {"sample_rate": float(sample_rate), "frames": float(len(power))}
     if len(power) == 0:
         return f

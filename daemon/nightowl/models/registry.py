@@ -114,4 +114,4 @@ KINDS = ("restore",)
 def active_paths(store: Store) -> dict[str, str]:
     """kind -> checkpoint path of each kind's active model whose file is there."""
     found = {kind: active(store, kind) for kind in KINDS}
-    return {kind: r.path for kind, r in found.items() if r is not None}
+    return {kind: str(r.path) for kind, r in found.items() if r is not None}

@@ -42,13 +42,19 @@ def note(cutoff_hz: float | None) -> str:
             "synthesis by nightowl, not recovered data.")
 
 
-def _estimator(ctx: JobContext, params: RestoreParams) -> Estimator | None:
+def _model_path(ctx: JobContext, params: RestoreParams) -> str | None:
+    """The checkpoint the job uses, or None for the DSP engine."""
     if params.engine == "dsp":
         return None
     path = ctx.models.get("restore")
+    if path is None and params.engine == "model":
+        raise RestoreError("engine = \"model\" but no restore model is active (see `nightowl models`)")
+    return path
+
+
+def _estimator(ctx: JobContext, params: RestoreParams) -> Estimator | None:
+    path = _model_path(ctx, params)
     if path is None:
-        if params.engine == "model":
-            raise RestoreError("engine = \"model\" but no restore model is active (see `nightowl models`)")
         return None
     from ..restore.neural import NeuralEstimator  # torch: only when a model is used
 
@@ -72,7 +78,7 @@ def plan(ctx: JobContext) -> dict[str, Any]:
     audio, sr = decode(ctx.input)
     x = to_output_rate(audio, sr)
     cutoff = find_cutoff(x, SAMPLE_RATE, _bitrate_kbps(info))
-    engine = "dsp" if params.engine == "dsp" or "restore" not in ctx.models else "model"
+    engine = "dsp" if _model_path(ctx, params) is None else "model"
     return {**out, "action": "restore" if cutoff.hz else "copy (nothing missing)",
             "cutoff_hz": cutoff.hz, "engine": engine,
             "from": f"{info.codec} {info.sample_rate} Hz {info.channels} ch"}

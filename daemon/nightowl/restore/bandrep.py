@@ -94,7 +94,7 @@ def replicate(spec: np.ndarray, cutoff_bin: int, sample_rate: int, envelope: Env
     sources = targets - m * shift
 
     power = np.square(np.abs(spec[:, :top]))
-    # per-frame level: the mean power of the band under the guard, per channel
+    # per-frame level: the mean power of LEVEL_BAND_HZ ending LEVEL_GAP_HZ under the cutoff, per channel
     level_hi = cutoff_bin - round(LEVEL_GAP_HZ / hz)
     level_lo = max(0, level_hi - round(LEVEL_BAND_HZ / hz))
     level_db = 10 * np.log10(_band_mean(power, level_lo, level_hi) + 1e-12)  # (channels, frames)
@@ -104,7 +104,8 @@ def replicate(spec: np.ndarray, cutoff_bin: int, sample_rate: int, envelope: Env
     width = max(3, round(SMOOTH_HZ / hz) | 1)
     lo = max(0, int(sources.min()) - width)  # only the copied band and its neighbourhood
     local = _moving_mean(power[:, lo:top], width)
-    src_mag = np.abs(spec[:, sources, :])
+    src = spec[:, sources, :]
+    src_mag = np.abs(src)
     flat = (src_mag / np.sqrt(local[:, sources - lo, :] + 1e-12)) ** FINE_STRUCTURE
 
     rel_db = envelope.slope_db_khz * (targets * hz - level_hz) / 1000.0
@@ -113,8 +114,7 @@ def replicate(spec: np.ndarray, cutoff_bin: int, sample_rate: int, envelope: Env
 
     # a fixed random turn per bin, the same in every channel (keeps the stereo image)
     turn = np.exp(1j * np.random.default_rng(seed).uniform(0, 2 * np.pi, len(targets))).astype(np.complex64)
-    src = spec[:, sources, :]
-    phase = src / np.maximum(np.abs(src), 1e-12)
+    phase = src / np.maximum(src_mag, 1e-12)
     out[:, cutoff_bin:, :] = mag * phase * turn[None, :, None]
     return out
 

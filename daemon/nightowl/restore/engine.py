@@ -1,6 +1,6 @@
 """Restore a decoded track: find its cutoff, estimate the missing band, gate it in.
 
-Works block by block (30 s with context on both sides) so memory stays flat for
+Works block by block (51 s with context on both sides) so memory stays flat for
 long tracks; blocks start on the gate's tile grid, so the result does not depend
 on where the blocks fall. What the engine adds is a residual: where the gate adds
 nothing, the output samples are the input samples.
@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 import soxr
 
-from ..classify.lossless import measure
+from ..classify.lossless import measure_power
 from ..classify.spectral import power_frames, smooth, to_db
 from .bandrep import Envelope, fit_slope, replicate
 from .gate import TILE_BINS, TILE_FRAMES, GateSettings, gate_weights, residual
@@ -25,6 +25,7 @@ SAMPLE_RATE = 44100
 DEFAULT_GATE = GateSettings()
 BLOCK = 2 * 3 * 3 * 7 * 7 * TILE_FRAMES * HOP  # 2,257,920 samples (51 s) on the tile grid
 CONTEXT = 4 * TILE_FRAMES * HOP  # 0.23 s each side: covers a frame and a tile
+SLOPE_FRAMES = 2000
 MIN_DROP_DB = 15.0  # an edge weaker than this is not a lowpass worth filling
 DSP_GAIN_DB = 0.0  # level of the replica against the extrapolated envelope
 # a lowpass at or above this is left alone: 44.1 kHz masters often end there themselves
@@ -89,12 +90,14 @@ def find_cutoff(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, bitrate_kbps:
     # a lossy decode in float leaves a ragged floor far below anything audible above the
     # lowpass; a 16-bit-like noise floor (as every FLAC has) gives the edge search a flat one
     floor = np.random.default_rng(0).standard_normal(audio.shape).astype(np.float32) * np.float32(2**-16)
-    f = measure([audio + floor], sample_rate)
+    freqs, power = power_frames([audio + floor], sample_rate)
+    f = measure_power(freqs, power, sample_rate)
     hz = f.get("cutoff_hz")
     channels = audio.shape[1] if audio.ndim == 2 else 1
     if hz is None or f.get("drop_db", 0.0) < MIN_DROP_DB or not plausible_cutoff(hz, bitrate_kbps, channels):
         return Cutoff(None)
-    freqs, power = power_frames([audio + floor], sample_rate, max_frames=2000)
+    if len(power) > SLOPE_FRAMES:  # frames spread evenly over the track are enough for a slope
+        power = power[np.linspace(0, len(power) - 1, SLOPE_FRAMES).astype(int)]
     long_term = smooth(to_db(power.mean(axis=0)), 9)
     return Cutoff(float(hz), fit_slope(long_term, freqs, float(hz)), float(f["drop_db"]))
 
