@@ -76,6 +76,15 @@ class Classify(_Section):
     concert_threshold: float = Field(default=0.5, gt=0, lt=1)
 
 
+class Models(_Section):
+    """Where downloaded models live. `nightowl models fetch` fills it; jobs look there
+    before the hub, so the daemon runs offline once the models are fetched."""
+
+    folder: Path | None = None  # default: <state_dir>/models
+    # a file holding a Hugging Face token (gated models such as pyannote's); HF_TOKEN works too
+    token_file: Path | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NIGHTOWL_", env_nested_delimiter="__", extra="forbid")
 
@@ -86,6 +95,7 @@ class Settings(BaseSettings):
     window: Window = Field(default_factory=Window)
     workers: Workers = Field(default_factory=Workers)
     classify: Classify = Field(default_factory=Classify)
+    models: Models = Field(default_factory=Models)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     settle_seconds: float = Field(default=5.0, ge=0)
     rescan_minutes: float = Field(default=30.0, gt=0)
@@ -95,6 +105,24 @@ class Settings(BaseSettings):
     @property
     def database(self) -> Path:
         return self.state_dir / "nightowl.db"
+
+    @property
+    def models_folder(self) -> Path:
+        return self.models.folder or self.state_dir / "models"
+
+    @property
+    def work_folder(self) -> Path:
+        """Checkpoints of jobs in progress (see pipelines/checkpoints.py)."""
+        return self.state_dir / "work"
+
+    def hub_token(self) -> str | None:
+        """The Hugging Face token from `models.token_file`; None leaves the hub to HF_TOKEN or its login."""
+        if self.models.token_file is None:
+            return None
+        try:
+            return self.models.token_file.read_text().strip() or None
+        except OSError as exc:
+            raise ConfigError(f"models.token_file: cannot read {self.models.token_file}: {exc}") from exc
 
     def resolved(self, base: Path) -> Settings:
         """Return a copy with relative paths taken relative to `base` (the config file's folder)."""
@@ -109,6 +137,9 @@ class Settings(BaseSettings):
                 "output": fix(self.output),
                 "state_dir": fix(self.state_dir),
                 "rules": [fix(r) for r in self.rules],
+                "models": self.models.model_copy(update={
+                    "folder": fix(self.models.folder) if self.models.folder else None,
+                    "token_file": fix(self.models.token_file) if self.models.token_file else None}),
             }
         )
 

@@ -1,4 +1,4 @@
-"""The child process that runs one job: `python -m nightowl.jobrun DB JOB_ID OUTPUT_ROOT`.
+"""The child process that runs one job: `python -m nightowl.jobrun DB JOB_ID OUTPUT_ROOT [MODELS_DIR]`.
 
 A fresh interpreter per job: heavy imports, GPU memory and crashes stay out of
 the daemon. The child writes progress, outputs and errors to the job row; the
@@ -19,7 +19,7 @@ from .pipelines.context import JobContext
 from .store import Store
 
 
-def run_job(store: Store, job_id: int, output_root: Path) -> bool:
+def run_job(store: Store, job_id: int, output_root: Path, models_dir: Path | None = None) -> bool:
     job = store.job(job_id)
     if job is None:
         raise SystemExit(f"job {job_id} not found")
@@ -47,6 +47,9 @@ def run_job(store: Store, job_id: int, output_root: Path) -> bool:
         device=job.device,
         progress=progress,
         models=active_paths(store),
+        models_dir=models_dir,
+        work_dir=store.path.parent / "work",
+        evidence=file.evidence or {},
     )
     started = time.perf_counter()
     try:
@@ -63,9 +66,10 @@ def run_job(store: Store, job_id: int, output_root: Path) -> bool:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     db, job_id, output_root = Path(args[0]), int(args[1]), Path(args[2])
+    models_dir = Path(args[3]) if len(args) > 3 else None
     store = Store(db)
     try:
-        return 0 if run_job(store, job_id, output_root) else 1
+        return 0 if run_job(store, job_id, output_root, models_dir) else 1
     finally:
         store.close()
 

@@ -59,6 +59,8 @@ def _context(settings: Settings, params: dict[str, Any], path: Path, out: Path |
         fingerprint=fingerprint(path),
         device="cpu" if settings.device == "cpu" else "auto",
         models=active_models(settings),
+        models_dir=settings.models_folder,
+        work_dir=settings.work_folder,
     )
     if progress is not None:
         ctx.progress = progress

@@ -213,6 +213,7 @@ class Store:
     """All reads and writes of nightowl's state."""
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), timeout=30)
         self.db = Database(conn)

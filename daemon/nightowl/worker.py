@@ -132,8 +132,11 @@ class Worker:
         file = self.store.file(job.file_id)
         path = file.path if file else "?"
         cmd = [sys.executable, "-m", "nightowl.jobrun", str(self.settings.database), str(job.id),
-               str(self.settings.output)]
+               str(self.settings.output), str(self.settings.models_folder)]
         env = dict(os.environ)
+        token = self.settings.hub_token()
+        if token:
+            env["HF_TOKEN"] = token
         if job.device == "cpu":
             env["CUDA_VISIBLE_DEVICES"] = ""
         proc = subprocess.Popen(cmd, env=env, preexec_fn=_child_setup, start_new_session=True,

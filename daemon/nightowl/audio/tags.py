@@ -513,8 +513,30 @@ def _write_wav(path: Path, tags: Tags) -> None:
     audio.save(v2_version=4)
 
 
+def _write_mp3(path: Path, tags: Tags) -> None:
+    audio = id3.ID3()
+    for frame in _id3_frames(tags):
+        audio.add(frame)
+    audio.save(path, v2_version=4)
+
+
+def _write_opus(path: Path, tags: Tags) -> None:
+    from mutagen.oggopus import OggOpus
+
+    audio = OggOpus(path)
+    audio.tags.clear()
+    for key, values in tags.fields.items():
+        audio.tags[key] = values
+    if tags.pictures:
+        # Ogg has no picture blocks: FLAC's block, base64, in a comment (as the Vorbis spec says)
+        audio.tags["METADATA_BLOCK_PICTURE"] = [base64.b64encode(_flac_block(p).write()).decode("ascii")
+                                                for p in tags.pictures]
+    audio.save()
+
+
 def write_tags(path: Path, tags: Tags) -> None:
-    """Replace the tags of a .flac (Vorbis comments + PICTURE blocks) or .wav (ID3v2.4 chunk).
+    """Replace the tags of a .flac (Vorbis comments + PICTURE blocks), .wav or .mp3 (ID3v2.4),
+    or .opus (Vorbis comments with METADATA_BLOCK_PICTURE).
 
     Values are sanitised (no NULs, no blanks) but not filtered: what the caller passes is
     what the file gets, so fresh ReplayGain values measured on the output can be written.
@@ -526,8 +548,12 @@ def write_tags(path: Path, tags: Tags) -> None:
         _write_flac(path, clean)
     elif suffix == ".wav":
         _write_wav(path, clean)
+    elif suffix == ".mp3":
+        _write_mp3(path, clean)
+    elif suffix == ".opus":
+        _write_opus(path, clean)
     else:
-        raise ValueError(f"{path.name}: tags are written to .flac or .wav outputs only")
+        raise ValueError(f"{path.name}: tags are written to .flac, .wav, .mp3 or .opus outputs only")
 
 
 # --- restored outputs -----------------------------------------------------------------------

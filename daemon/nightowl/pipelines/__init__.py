@@ -34,6 +34,37 @@ class RestoreParams(PipelineParams):
     gate_range_db: float = Field(default=10.0, gt=0)
 
 
+class PodcastParams(PipelineParams):
+    # music bed: "auto" separates when the classifier heard music under the speech
+    separate: Literal["auto", "always", "never"] = "auto"
+    demucs_model: str = "htdemucs"  # a Demucs model name, or a local model folder
+    bed_level_db: float = Field(default=0.0, le=12)  # the bed's level in the master, relative to the original
+    # speech denoising (DeepFilterNet3): "auto" skips clean studio speech
+    denoise: Literal["auto", "on", "off"] = "auto"
+    denoise_strength_db: float = Field(default=30.0, gt=0, le=100)  # how far noise may be pulled down
+    # diarization (pyannote): a hub pipeline id or a local pipeline folder
+    diarize: bool = True
+    diarization_model: str = "pyannote/speaker-diarization-community-1"
+    num_speakers: int | None = Field(default=None, ge=1)
+    min_speakers: int | None = Field(default=None, ge=1)
+    max_speakers: int | None = Field(default=None, ge=1)
+    speaker_names: dict[str, str] = Field(default_factory=dict)  # SPEAKER_00 = "Alice"
+    # transcription (faster-whisper): a model name (tiny.en ships with nightowl) or a local folder
+    whisper_model: str = "tiny.en"
+    language: str | None = None  # None: detected
+    compute_type: str | None = None  # None: int8 on the CPU, float16 on a GPU
+    beam_size: int = Field(default=5, ge=1)
+    batch_size: int | None = Field(default=None, ge=1)  # None: 8 on a GPU, 1 (in order) on the CPU
+    transcripts: list[Literal["srt", "vtt", "json", "txt"]] = Field(
+        default_factory=lambda: ["srt", "vtt", "json", "txt"])
+    # the master: loudness-normalised FLAC, and optionally lossy copies
+    master: bool = True
+    master_formats: list[Literal["mp3", "opus"]] = Field(default_factory=list)
+    target_lufs: float | None = Field(default=None, ge=-40, le=-5)  # None: -16 stereo, -19 mono
+    true_peak_dbtp: float = Field(default=-1.0, ge=-9, le=0)
+    tags: bool = True
+
+
 class PlannedParams(PipelineParams):
     """Parameters of a pipeline that is not built yet: any are accepted and kept."""
 
@@ -69,13 +100,14 @@ PIPELINES: dict[str, Pipeline] = {
             device="gpu",
             summary="lossy music to full-band 44.1 kHz 24-bit FLAC, tags and cover kept",
         ),
-        *(
-            Pipeline(name=name, module=f"nightowl.pipelines.{name}", params=PlannedParams, device="gpu",
-                     summary=summary, available=False)
-            for name, summary in (
-                ("concert", "audience recordings: less room and crowd (not built yet)"),
-                ("podcast", "speech cleaned, diarized and transcribed (not built yet)"),
-            )
+        Pipeline(
+            name="podcast",
+            module="nightowl.pipelines.podcast",
+            params=PodcastParams,
+            device="gpu",
+            summary="speech cleaned, diarized, transcribed (SRT/VTT/JSON/TXT), loudness-normalised master",
         ),
+        Pipeline(name="concert", module="nightowl.pipelines.concert", params=PlannedParams, device="gpu",
+                 summary="audience recordings: less room and crowd (not built yet)", available=False),
     ]
 }

@@ -25,6 +25,12 @@ class JobContext:
     progress: ProgressFn = field(default=lambda stage, fraction: None)
     # the active registered model of each kind ("restore": checkpoint path), if any
     models: dict[str, str] = field(default_factory=dict)
+    # where fetched models live (Whisper, pyannote, Demucs), and where a job keeps the
+    # checkpoints of its finished stages until its outputs are in place
+    models_dir: Path | None = None
+    work_dir: Path | None = None
+    # what the classifier found about the file (probe, speech features...), when it ran
+    evidence: dict[str, Any] = field(default_factory=dict)
 
     def output_path(self, suffix: str) -> Path:
         dest = mirror_path(self.output_root, self.output_folder, self.rel_path, suffix)

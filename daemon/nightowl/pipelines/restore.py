@@ -21,7 +21,14 @@ from ..audio.decode import decode
 from ..audio.probe import Probe, probe
 from ..audio.tags import Tags, is_restored, read_tags, restored_tags, write_tags
 from ..outputs import atomic_output, audio_check, write_json
-from ..restore.engine import SAMPLE_RATE, Estimator, Restored, find_cutoff, restore, to_output_rate
+from ..restore.engine import (
+    SAMPLE_RATE,
+    Estimator,
+    Restored,
+    find_cutoff,
+    restore,
+    to_output_rate,
+)
 from ..restore.gate import GateSettings
 from . import RestoreParams
 from .context import JobContext

@@ -1,0 +1,409 @@
+"""The podcast pipeline: speech cleaned, speakers told apart, words transcribed with times;
+SRT, WebVTT, JSON and text transcripts and a loudness-normalised master.
+
+Stages, each checkpointed in the job's work folder (pipelines/checkpoints.py), so a job
+killed mid-way resumes at the stage it was in:
+
+1. decode     the original, kept for the master; 16 kHz mono for the models
+2. separate   voice from music bed (Demucs) when there is music under the speech
+3. denoise    DeepFilterNet3 on the voice, unless it is clean studio speech
+4. vad        where the speech is (silero), to bound and check the transcription
+5. diarize    who speaks when (pyannote); without a model the transcript is unlabelled
+6. transcribe words with times (faster-whisper); hallucinations dropped
+7. write      speakers onto words, transcripts, master, then the report
+
+Models load one at a time and are released before the next stage, so peak memory is
+that of the largest model, not of all of them.
+"""
+
+from __future__ import annotations
+
+import gc
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .. import __version__
+from ..audio.decode import decode
+from ..audio.probe import probe
+from ..audio.tags import Tags, read_tags, write_tags
+from ..outputs import atomic_output, audio_check, write_json
+from ..podcast.turns import Turn
+from . import PodcastParams
+from .checkpoints import Checkpoints, work_key
+from .context import JobContext
+
+NAME = "podcast"
+MODEL_RATE = 16000
+MASTER_SUBTYPE = "PCM_24"
+# share of the progress bar each stage takes (roughly its share of the time on a CPU)
+WEIGHTS = {"decode": 0.03, "separate": 0.15, "denoise": 0.15, "vad": 0.02, "diarize": 0.15,
+           "transcribe": 0.45, "write": 0.05}
+MUSIC_UNDER_SPEECH = 0.5  # the classifier's music_presence from which a bed is separated
+
+
+class PodcastError(Exception):
+    """The job cannot be done (for example: no Whisper model can be loaded)."""
+
+
+def _torch_device(ctx: JobContext) -> str:
+    if ctx.device == "cpu":
+        return "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _release(device: str) -> None:
+    """Free a stage's model before the next one loads."""
+    gc.collect()
+    if device == "cuda":
+        import torch
+
+        torch.cuda.empty_cache()
+
+
+def to_model_rate(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    mono = audio.mean(axis=1) if audio.ndim == 2 else audio
+    mono = np.asarray(mono, dtype=np.float32)
+    if sample_rate != MODEL_RATE:
+        mono = soxr.resample(mono, sample_rate, MODEL_RATE, quality="HQ")
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def music_heard(ctx: JobContext, audio: np.ndarray, sample_rate: int) -> tuple[bool, float]:
+    """Is there music under the speech? The classifier's answer when it ran, else listened to now."""
+    presence = (ctx.evidence.get("speech") or {}).get("music_presence")
+    if presence is None:
+        from ..audio.decode import excerpt_starts
+        from ..classify.speech import speech_features
+
+        duration = len(audio) / sample_rate
+        length = min(30.0, duration)
+        excerpts = [audio[int(s * sample_rate):int((s + length) * sample_rate)]
+                    for s in excerpt_starts(duration, 4, length)]
+        presence = speech_features(excerpts, sample_rate).get("music_presence", 0.0)
+    return float(presence) >= MUSIC_UNDER_SPEECH, float(presence)
+
+
+class _Progress:
+    """Maps a stage's own 0..1 onto the job's progress bar."""
+
+    def __init__(self, report: Callable[[str, float | None], None]) -> None:
+        self.report = report
+        self.base = 0.0
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[Callable[[float], None]]:
+        weight = WEIGHTS[name]
+        base = self.base
+        self.report(name, base)
+        yield lambda f: self.report(name, base + weight * min(max(f, 0.0), 1.0))
+        self.base = base + weight
+
+
+def _separate(ctx: JobContext, params: PodcastParams, audio: np.ndarray, sr: int, device: str,
+              tick: Callable[[float], None]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    if params.separate == "never":
+        return {"ran": False, "note": "separation is off (separate = \"never\")"}, {}
+    presence = None
+    if params.separate == "auto":
+        heard, presence = music_heard(ctx, audio, sr)
+        if not heard:
+            return {"ran": False, "music_presence": round(presence, 3),
+                    "note": "no music heard under the speech; nothing to separate"}, {}
+    from ..podcast import separate as sep
+
+    try:
+        model = sep.load_model(params.demucs_model, models_dir=ctx.models_dir, device=device)
+    except sep.SeparateError as exc:
+        return {"ran": False, "music_presence": presence,
+                "note": f"music bed not separated: {exc}"}, {}
+    try:
+        voice, bed = sep.separate(model, audio, sr, device=device, progress=tick)
+        description = sep.model_description(model, params.demucs_model)
+    finally:
+        del model
+        _release(device)
+    return ({"ran": True, "music_presence": presence, "model": description,
+             "note": "voice separated from the music bed"}, {"voice": voice, "bed": bed})
+
+
+def _denoise(params: PodcastParams, voice: np.ndarray, sr: int,
+             tick: Callable[[float], None]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    from ..podcast import denoise as dn
+    from ..podcast.vad import speech_probabilities
+
+    if params.denoise == "off":
+        return {"ran": False, "note": "denoising is off (denoise = \"off\")"}, {}
+    floor = None
+    if params.denoise == "auto":
+        speech16k = to_model_rate(voice, sr)
+        floor = dn.noise_floor_db(speech16k, speech_probabilities(speech16k) >= 0.5)
+        if not dn.needs_denoise(floor):
+            return {"ran": False, "noise_floor_db": round(floor, 1),
+                    "note": f"clean speech (noise floor {floor:.0f} dB under the voice); not denoised"}, {}
+    clean = dn.denoise(voice, sr, strength_db=params.denoise_strength_db, progress=tick)
+    return ({"ran": True, "noise_floor_db": None if floor is None else round(floor, 1),
+             "strength_db": params.denoise_strength_db, "model": dn.MODEL_VERSION,
+             "note": "speech denoised with DeepFilterNet3"}, {"speech": clean})
+
+
+def _vad(speech16k: np.ndarray) -> dict[str, Any]:
+    from ..podcast.vad import clips, speech_probabilities, speech_spans
+
+    probs = speech_probabilities(speech16k)
+    spans = speech_spans(probs, len(speech16k) / MODEL_RATE)
+    return {"spans": spans, "clips": clips(spans, probs),
+            "speech_seconds": round(sum(b - a for a, b in spans), 2)}
+
+
+def _diarize(ctx: JobContext, params: PodcastParams, speech16k: np.ndarray, device: str) -> dict[str, Any]:
+    if not params.diarize:
+        return {"ran": False, "turns": [], "note": "diarization is off; the transcript is unlabelled"}
+    from ..podcast import diarize as dz
+
+    try:
+        pipeline = dz.load_pipeline(params.diarization_model, models_dir=ctx.models_dir, device=device)
+    except dz.DiarizeError as exc:
+        return {"ran": False, "turns": [], "note": f"speakers not told apart, the transcript is unlabelled: {exc}"}
+    try:
+        turns = dz.diarize(pipeline, speech16k, MODEL_RATE, num_speakers=params.num_speakers,
+                           min_speakers=params.min_speakers, max_speakers=params.max_speakers)
+        description = dz.pipeline_description(pipeline)
+    finally:
+        del pipeline
+        _release(device)
+    return {"ran": True, "turns": [list(t) for t in turns], "model": description,
+            "speakers": len({t.speaker for t in turns}), "note": "speakers from pyannote"}
+
+
+def _transcribe(ctx: JobContext, params: PodcastParams, speech16k: np.ndarray, vad: dict[str, Any], device: str,
+                tick: Callable[[float], None]) -> dict[str, Any]:
+    from ..podcast import transcribe as tr
+
+    try:
+        model = tr.load_model(params.whisper_model, models_dir=ctx.models_dir, device=device,
+                              compute_type=params.compute_type)
+    except tr.TranscribeError as exc:
+        raise PodcastError(str(exc)) from exc
+    try:
+        batch = params.batch_size or (8 if device == "cuda" else 1)
+        spans = [tuple(s) for s in vad["spans"]]
+        clips = [tuple(c) for c in vad["clips"]]
+        result = tr.transcribe(model, speech16k, clips, spans, language=params.language,
+                               beam_size=params.beam_size, batch_size=batch, progress=tick)
+        description = tr.model_description(model, params.whisper_model, ctx.models_dir)
+    finally:
+        del model
+        _release(device)
+    return {**result.to_dict(), "model": {**description, "compute_type": params.compute_type or
+                                          ("float16" if device == "cuda" else "int8"), "batch_size": batch}}
+
+
+def _master(speech: np.ndarray, bed: np.ndarray | None, params: PodcastParams, sr: int) -> tuple[np.ndarray, Any]:
+    from ..podcast.loudness import normalise
+
+    mix = np.asarray(speech, dtype=np.float32)
+    if bed is not None:
+        mix = mix + np.asarray(bed, dtype=np.float32) * np.float32(10 ** (params.bed_level_db / 20))
+    result = normalise(mix, sr, params.target_lufs, params.true_peak_dbtp)
+    return result.audio, result
+
+
+def _master_tags(ctx: JobContext, loudness: dict[str, float]) -> Tags:
+    tags = read_tags(ctx.input)
+    fields = {k: list(v) for k, v in tags.fields.items()}
+    fields["NIGHTOWL_PODCAST"] = [f"cleaned and loudness-normalised by nightowl {__version__}"]
+    fields["NIGHTOWL_LOUDNESS"] = [f"{loudness['lufs']:.1f} LUFS, {loudness['true_peak_dbtp']:.1f} dBTP"]
+    return Tags(fields=fields, pictures=tags.pictures)
+
+
+def _write_master(ctx: JobContext, params: PodcastParams, audio: np.ndarray, sr: int,
+                  tags: Tags | None) -> list[Path]:
+    from ..audio.encode import encode
+
+    x = audio[:, None] if audio.ndim == 1 else audio
+    outputs = []
+    dest = ctx.output_path(".flac")
+    with atomic_output(dest, audio_check(len(x), x.shape[1], sr)) as tmp:
+        sf.write(str(tmp), x, sr, subtype=MASTER_SUBTYPE, format="FLAC")
+        if tags is not None:
+            write_tags(tmp, tags)
+    outputs.append(dest)
+    for kind in params.master_formats:
+        dest = ctx.output_path(f".{kind}")
+        with atomic_output(dest, _decodes) as tmp:
+            encode(x, sr, tmp, kind)
+            if tags is not None:
+                write_tags(tmp, Tags(fields=tags.fields, pictures=tags.pictures))
+        outputs.append(dest)
+    return outputs
+
+
+def _decodes(path: Path) -> None:
+    from ..audio.decode import DecodeError
+    from ..outputs import OutputError
+
+    try:
+        audio, _ = decode(path, duration=1.0)
+    except DecodeError as exc:
+        raise OutputError(f"{path.name}: does not decode: {exc}") from exc
+    if audio.size == 0:
+        raise OutputError(f"{path.name}: holds no audio")
+
+
+def _transcript_json(ctx: JobContext, segments: list[Any], stages: dict[str, dict[str, Any]],
+                     transcript: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    from ..podcast.speakers import speakers_in_order
+
+    models = {"transcription": transcript["model"]}
+    for stage, key in (("diarize", "diarization"), ("separate", "separation"), ("denoise", "denoising")):
+        if stages[stage].get("ran"):
+            models[key] = stages[stage].get("model")
+    return {
+        "file": ctx.rel_path,
+        "language": transcript["language"],
+        "language_probability": transcript["language_probability"],
+        "speakers": [{"id": s, "name": names.get(s, s)} for s in
+                     speakers_in_order(segments)] if stages["diarize"].get("ran") else [],
+        "segments": [s.to_dict() for s in segments],
+        "models": models,
+        "notes": [stages[s]["note"] for s in ("separate", "denoise", "diarize") if stages[s].get("note")],
+        "nightowl": __version__,
+    }
+
+
+def run(ctx: JobContext) -> list[str]:
+    params = PodcastParams.model_validate(ctx.params)
+    report_path = ctx.output_path(".podcast.json")
+    done = ctx.already_done(report_path)
+    if done is not None:
+        ctx.progress("skipped: already done", 1.0)
+        return done
+
+    key = work_key(NAME, ctx.fingerprint, ctx.params)
+    scratch = None
+    if ctx.work_dir is None:
+        scratch = tempfile.TemporaryDirectory(prefix="nightowl-podcast-")
+    work = Checkpoints(Path(scratch.name if scratch else ctx.work_dir) / key, key)  # type: ignore[arg-type]
+    try:
+        return _run(ctx, params, work, report_path)
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
+
+
+def _run(ctx: JobContext, params: PodcastParams, work: Checkpoints, report_path: Path) -> list[str]:
+    device = _torch_device(ctx)
+    bar = _Progress(ctx.progress)
+    timings: dict[str, float] = {}
+    stages: dict[str, dict[str, Any]] = {}
+
+    def timed(name: str, started: float) -> None:
+        timings[name] = round(time.perf_counter() - started, 3)
+
+    # 1. decode: the input itself is this stage's checkpoint; decoding is cheap and exact
+    with bar.stage("decode"):
+        t = time.perf_counter()
+        info = probe(ctx.input)
+        original, sr = decode(ctx.input)
+        if original.size == 0:
+            raise PodcastError(f"{ctx.input.name}: no audio samples")
+        timed("decode", t)
+
+    for name in ("separate", "denoise", "vad", "diarize", "transcribe"):
+        with bar.stage(name) as tick:
+            if work.done(name):
+                stages[name] = {**work.data(name), "resumed": True}
+                continue
+            t = time.perf_counter()
+            arrays: dict[str, np.ndarray] = {}
+            if name == "separate":
+                data, arrays = _separate(ctx, params, original, sr, device, tick)
+            elif name == "denoise":
+                voice = work.array("separate", "voice") if work.has_array("separate", "voice") else original
+                data, arrays = _denoise(params, np.asarray(voice), sr, tick)
+            else:
+                speech = work.array("denoise", "speech") if work.has_array("denoise", "speech") else (
+                    work.array("separate", "voice") if work.has_array("separate", "voice") else original)
+                speech16k = to_model_rate(np.asarray(speech), sr)
+                if name == "vad":
+                    data = _vad(speech16k)
+                elif name == "diarize":
+                    data = _diarize(ctx, params, speech16k, device)
+                else:
+                    data = _transcribe(ctx, params, speech16k, work.data("vad"), device, tick)
+            timed(name, t)
+            work.save(name, {**data, "seconds": timings[name]}, arrays)
+            stages[name] = {**data, "seconds": timings[name]}
+
+    with bar.stage("write"):
+        t = time.perf_counter()
+        outputs = _write_outputs(ctx, params, work, stages, original, sr)
+        timed("write", t)
+
+    summary = {name: {k: v for k, v in data.items() if k not in ("turns", "segments", "spans", "clips", "dropped")}
+               for name, data in stages.items()}
+    report = {
+        "file": ctx.rel_path,
+        "outputs": [str(p) for p in outputs],
+        "stages": summary,
+        "dropped_as_hallucination": stages["transcribe"].get("dropped", []),
+        "probe": info.to_dict(),
+        "timings": timings,
+        "duration_s": round(len(original) / sr, 3),
+        "processed_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "job": ctx.job_record(NAME, outputs),
+    }
+    write_json(report_path, report)
+    work.remove()
+    ctx.progress("done", 1.0)
+    return [str(report_path), *map(str, outputs)]
+
+
+def _write_outputs(ctx: JobContext, params: PodcastParams, work: Checkpoints, stages: dict[str, dict[str, Any]],
+                   original: np.ndarray, sr: int) -> list[Path]:
+    from ..podcast import formats
+    from ..podcast.speakers import assign_speakers, name_speakers
+    from ..podcast.transcribe import Transcript
+
+    transcript = Transcript.from_dict(stages["transcribe"])
+    turns = [Turn(float(a), float(b), str(s)) for a, b, s in stages["diarize"].get("turns", [])]
+    segments = assign_speakers(transcript.segments, turns) if turns else transcript.segments
+    segments = name_speakers(segments, params.speaker_names)
+
+    outputs: list[Path] = []
+    writers = {"srt": formats.to_srt, "vtt": formats.to_vtt, "txt": formats.to_text}
+    for kind in params.transcripts:
+        dest = ctx.output_path(f".{kind}")
+        if kind == "json":
+            write_json(dest, _transcript_json(ctx, segments, stages, stages["transcribe"], params.speaker_names))
+        else:
+            with atomic_output(dest) as tmp:
+                tmp.write_text(writers[kind](segments), encoding="utf-8")
+        outputs.append(dest)
+
+    if params.master:
+        if work.has_array("denoise", "speech"):
+            speech = work.array("denoise", "speech")
+        elif work.has_array("separate", "voice"):
+            speech = work.array("separate", "voice")
+        else:
+            speech = original
+        bed = work.array("separate", "bed") if work.has_array("separate", "bed") else None
+        audio, loud = _master(np.asarray(speech), None if bed is None else np.asarray(bed), params, sr)
+        stages["master"] = {**loud.to_dict(), "target_lufs": params.target_lufs if params.target_lufs is not None
+                            else (-19.0 if audio.ndim == 1 or audio.shape[1] == 1 else -16.0),
+                            "bed_level_db": params.bed_level_db if bed is not None else None}
+        tags = _master_tags(ctx, loud.to_dict()) if params.tags else None
+        outputs += _write_master(ctx, params, audio, sr, tags)
+    return outputs

