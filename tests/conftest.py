@@ -50,3 +50,14 @@ poll_seconds = 0.3
 @pytest.fixture
 def config_file(tmp_path: Path) -> Path:
     return write_config(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch models on one thread (the machine is shared, results stay stable); restored after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -254,6 +254,42 @@ def models_activate(ctx: click.Context, model_id: int) -> None:
     click.echo(f"{record.kind}: now using {record.version} (#{record.id})")
 
 
+@models.command("fetch")
+@click.option("--dry-run", is_flag=True, help="list what would be downloaded, download nothing")
+@click.pass_context
+def models_fetch(ctx: click.Context, dry_run: bool) -> None:
+    """Download the podcast models the rules use (Whisper, pyannote, Demucs) into the
+    models folder, so the daemon can then run offline."""
+    from .pipelines import PodcastParams
+    from .podcast.fetch import fetch, wanted
+
+    settings = _settings(ctx)
+    params = [PodcastParams.model_validate(rule.action.params) for rule, _ in _rules(settings)
+              if rule.action.pipeline == "podcast"] or [PodcastParams()]
+    items = wanted(params)
+    if not items:
+        click.echo("nothing to fetch: every model is a local folder or ships with nightowl")
+        return
+    failed = 0
+    for item in items:
+        if dry_run:
+            click.echo(f"would fetch {item.kind} model {item.name} into {settings.models_folder}")
+            continue
+        click.echo(f"fetching {item.kind} model {item.name} ...")
+        try:
+            dest = fetch(item, settings.models_folder, settings.hub_token())
+        except Exception as exc:  # network, gated repo, disk: say which model and why, go on
+            failed += 1
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            click.echo(f"  failed: {type(exc).__name__}: {first}", err=True)
+            continue
+        click.echo(f"  {dest}")
+    if failed:
+        click.echo(f"{failed} of {len(items)} models could not be fetched (gated models such as pyannote's "
+                   "need a Hugging Face token: HF_TOKEN, or models.token_file in the config)", err=True)
+        sys.exit(1)
+
+
 @main.command()
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.argument("file_class", metavar="CLASS", type=click.Choice(FILE_CLASSES))

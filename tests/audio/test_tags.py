@@ -342,8 +342,25 @@ def test_write_tags_strips_nuls_and_skips_empty_values(tmp_path: Path) -> None:
 
 
 def test_write_tags_refuses_other_containers(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="flac or .wav"):
-        write_tags(tmp_path / "out.mp3", Tags())
+    with pytest.raises(ValueError, match=".flac, .wav, .mp3 or .opus"):
+        write_tags(tmp_path / "out.m4a", Tags())
+
+
+@pytest.mark.parametrize("kind", ["mp3", "opus"])
+def test_lossy_copies_carry_fields_and_cover(tmp_path: Path, kind: str) -> None:
+    from nightowl.audio.encode import encode as encode_lossy
+    from nightowl.audio.tags import Picture
+
+    dest = tmp_path / f"copy.{kind}"
+    tone = (0.1 * np.sin(np.arange(44100) * 0.05)).astype(np.float32)
+    encode_lossy(np.stack([tone, tone], axis=1), 44100, dest, kind)
+    cover = Picture(data=png(4, 4), mime="image/png")
+    write_tags(dest, Tags(fields={"TITLE": ["Episode 3"], "ARTIST": ["Night Radio"], "DATE": ["2024-05-01"]},
+                          pictures=[cover]))
+    back = read_tags(dest)
+    assert back.fields["TITLE"] == ["Episode 3"] and back.fields["ARTIST"] == ["Night Radio"]
+    assert back.fields["DATE"] == ["2024-05-01"]
+    assert [p.data for p in back.pictures] == [cover.data]
 
 
 def test_a_file_without_tags_gives_empty_tags(tmp_path: Path) -> None:

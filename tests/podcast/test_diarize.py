@@ -26,6 +26,8 @@ from nightowl.podcast.turns import Turn, read_rttm
 
 from tests.podcast.tiny_models import build_tiny_pyannote
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 SAMPLE = Path(importlib.util.find_spec("pyannote.audio").submodule_search_locations[0]) / "sample"
 
 

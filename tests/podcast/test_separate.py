@@ -21,6 +21,8 @@ from nightowl.podcast.separate import (
 
 from tests.podcast.tiny_demucs import build_tiny_demucs
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 torch = pytest.importorskip("torch")
 pytest.importorskip("demucs")
 

