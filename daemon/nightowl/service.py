@@ -95,6 +95,18 @@ class Daemon:
         finally:
             store.close()
 
+    def clear_stale_work(self) -> None:
+        """Checkpoints of jobs that will not resume (failed for good, deleted) go after a week."""
+        from .pipelines.checkpoints import remove_stale
+
+        removed = remove_stale(self.settings.work_folder)
+        if removed:
+            store = Store(self.settings.database)
+            try:
+                record(store, "housekeeping", f"removed {len(removed)} stale job work folder(s)")
+            finally:
+                store.close()
+
     def _window_opened(self) -> None:
         self._event("window", "overnight window opened")
         self.worker.wake()
@@ -157,7 +169,8 @@ class Daemon:
             self.settings.window,
             on_window_open=self._window_opened,
             on_window_close=self._window_closed,
-            chores=[(self.rescan, self.settings.rescan_minutes * 60), (self.analyzer.release_if_idle, 30)],
+            chores=[(self.rescan, self.settings.rescan_minutes * 60), (self.analyzer.release_if_idle, 30),
+                    (self.clear_stale_work, 3600)],
         )
         record(store, "daemon", f"nightowl started: watching {len(self.settings.inboxes)} inbox(es),"
                f" {'GPU' if self.gpu else 'no GPU'}, {len(self.rules)} rule(s)")

@@ -24,7 +24,8 @@ from nightowl.podcast.loudness import integrated_lufs, true_peak_dbtp
 
 from tests.conftest import write_config
 from tests.encoded import encode
-from tests.podcast.podcast_audio import SAMPLE_WAV
+from bench import speech_eval
+from tests.podcast.podcast_audio import SAMPLE_STM, SAMPLE_WAV
 from tests.podcast.tiny_demucs import build_tiny_demucs
 from tests.podcast.tiny_models import build_tiny_pyannote
 
@@ -66,7 +67,7 @@ def _ctx(src: Path, out: Path, work: Path | None = None, **params: object) -> Jo
 
 
 def test_denoised_diarized_transcript_and_master(tmp_path: Path, models: dict[str, str]) -> None:
-    src = _episode(tmp_path, noise_db=-40)
+    src = _episode(tmp_path, noise_db=-55)
     outputs = run(_ctx(src, tmp_path / "out", tmp_path / "work", separate="never", denoise="on", num_speakers=2,
                        speaker_names={"SPEAKER_00": "Diane"}, diarization_model=models["diarization_model"]))
     names = sorted(Path(p).name for p in outputs)
@@ -83,7 +84,9 @@ def test_denoised_diarized_transcript_and_master(tmp_path: Path, models: dict[st
     words = [w for s in transcript["segments"] for w in s["words"]]
     assert len(words) > 50 and all({"start", "end", "text", "probability", "speaker"} <= set(w) for w in words)
     assert all(s["speaker"] is not None for s in transcript["segments"])
-    assert "chicago" in " ".join(w["text"].lower() for w in words)  # the denoised speech is still speech
+    # the denoised speech is still speech (the sample is a phone call; tiny.en gets 12% of it wrong)
+    ref = " ".join(r.text for r in speech_eval.read_stm(SAMPLE_STM.read_text()))
+    assert speech_eval.wer(ref, " ".join(s["text"] for s in transcript["segments"]))[0] <= 0.5
     vtt = (tmp_path / "out/podcasts/show/episode-12.vtt").read_text()
     assert vtt.startswith("WEBVTT") and "<v " in vtt
 
@@ -177,3 +180,18 @@ def test_a_job_killed_during_transcription_resumes_without_redoing_stages(tmp_pa
     assert all(report[s].get("resumed") for s in ("separate", "denoise", "vad", "diarize"))
     assert not report["transcribe"].get("resumed") and report["transcribe"]["seconds"] > 0
     assert not any(work.iterdir())  # the finished job cleared its checkpoints
+
+
+def test_dry_run_names_the_models_and_writes_nothing(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+    from nightowl.cli import main
+
+    config = write_config(tmp_path)
+    src = _episode(tmp_path, seconds=5.0)
+    result = CliRunner().invoke(main, ["--config", str(config), "process", str(src), "--pipeline", "podcast",
+                                       "--dry-run", "--json"])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.output.strip().splitlines()[-1])
+    assert plan["action"] == "run podcast" and plan["transcription"]["from"].endswith("model")
+    assert plan["diarization"]["from"].startswith("the hub")
+    assert not (tmp_path / "output").exists() or not any((tmp_path / "output").rglob("*.*"))

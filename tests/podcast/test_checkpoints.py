@@ -31,3 +31,20 @@ def test_a_stage_without_its_mark_is_not_done(tmp_path) -> None:
     assert not Checkpoints(tmp_path / "w", key).done("denoise")
     work.remove()
     assert not (tmp_path / "w").exists()
+
+
+def test_stale_work_folders_go_after_a_week(tmp_path) -> None:
+    import os
+    import time
+
+    from nightowl.pipelines.checkpoints import remove_stale
+
+    old, fresh = tmp_path / "old", tmp_path / "fresh"
+    Checkpoints(old, "a").save("vad", {})
+    Checkpoints(fresh, "b").save("vad", {})
+    week_ago = time.time() - 8 * 86400
+    for p in [old, *old.iterdir()]:
+        os.utime(p, (week_ago, week_ago))
+    assert remove_stale(tmp_path) == [old]
+    assert fresh.exists() and not old.exists()
+    assert remove_stale(tmp_path / "missing") == []

@@ -51,3 +51,20 @@ def test_limiter_gain_never_lets_a_peak_through() -> None:
     assert np.all(env * g <= 1.0 + 1e-6) and g.max() <= 1.0
     # smooth: no step larger than the ramp allows
     assert np.abs(np.diff(g)).max() < 0.1
+
+
+@pytest.mark.parametrize("channels,rate", [(1, 16000), (2, 44100), (2, 48000)])
+def test_streamed_loudness_is_pyloudnorms(speech: tuple[np.ndarray, int], channels: int, rate: int) -> None:
+    import pyloudnorm
+    import soxr
+
+    x, sr = speech
+    x = soxr.resample(x, sr, rate).astype(np.float32)
+    audio = x if channels == 1 else np.stack([x, 0.4 * x[::-1]], axis=1)
+    expected = pyloudnorm.Meter(rate).integrated_loudness(audio.astype(np.float64))
+    assert integrated_lufs(audio, rate) == pytest.approx(expected, abs=1e-6)
+    # a gain curve counts as if the audio had been multiplied by it
+    curve = np.linspace(0.5, 2.0, len(audio)).astype(np.float32)
+    scaled = audio * (curve[:, None] if channels == 2 else curve)
+    assert integrated_lufs(audio, rate, curve) == pytest.approx(
+        pyloudnorm.Meter(rate).integrated_loudness(scaled.astype(np.float64)), abs=1e-4)

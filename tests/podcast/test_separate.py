@@ -151,3 +151,21 @@ def test_unavailable_offline_fails_fast(name, tmp_path, monkeypatch):
 def test_missing_folder(tmp_path):
     with pytest.raises(SeparateError, match="does not exist"):
         load_model(str(tmp_path / "nowhere"))
+
+
+def test_long_audio_goes_in_cross_faded_blocks(model, monkeypatch):
+    """A long episode is separated a few minutes at a time, blocks cross-faded: the result
+    keeps its shape, progress runs over all blocks, and it stays linear in the input."""
+    import nightowl.podcast.separate as sep
+
+    monkeypatch.setattr(sep, "BLOCK_S", 1.0)
+    monkeypatch.setattr(sep, "FADE_S", 0.1)
+    audio = _signal(3.5, 44100, 2, seed=3)
+    seen: list[float] = []
+    voice, bed = separate(model, audio, 44100, progress=seen.append)
+    assert voice.shape == bed.shape == audio.shape and np.all(np.isfinite(voice))
+    assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen)
+    unblocked = sep._chunk_count(model, len(audio))
+    assert len(seen) > unblocked  # more chunks: every block overlaps its neighbours
+    half_v, half_b = separate(model, 0.5 * audio, 44100)
+    np.testing.assert_allclose(half_v, 0.5 * voice, rtol=1e-3, atol=1e-6)

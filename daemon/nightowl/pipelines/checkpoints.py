@@ -14,12 +14,15 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 MANIFEST = "stages.json"
+STALE_DAYS = 7.0  # a work folder untouched this long belongs to a job that gave up
 
 
 def work_key(pipeline: str, fingerprint: str, params: dict[str, Any]) -> str:
@@ -65,6 +68,8 @@ class Checkpoints:
 
     def array(self, stage: str, name: str) -> np.ndarray:
         """A saved array, memory-mapped: an hour of stereo need not sit in memory twice."""
+        import numpy as np
+
         return np.load(self.folder / f"{stage}.{name}.npy", mmap_mode="r")
 
     def has_array(self, stage: str, name: str) -> bool:
@@ -72,6 +77,8 @@ class Checkpoints:
 
     def save(self, stage: str, data: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> None:
         """Save a finished stage: its arrays first, then its mark in the manifest."""
+        import numpy as np
+
         arrays = arrays or {}
         for name, value in arrays.items():
             _replace_atomically(self.folder / f"{stage}.{name}.npy",
@@ -82,3 +89,23 @@ class Checkpoints:
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def remove_stale(work_root: Path, max_age_days: float = STALE_DAYS, now: float | None = None) -> list[Path]:
+    """Remove work folders no stage has written to for `max_age_days` (their jobs failed for
+    good or were deleted); returns what was removed. A daemon chore."""
+    if not work_root.is_dir():
+        return []
+    limit = (time.time() if now is None else now) - max_age_days * 86400
+    removed = []
+    for folder in work_root.iterdir():
+        if not folder.is_dir():
+            continue
+        try:
+            newest = max((p.stat().st_mtime for p in folder.iterdir()), default=folder.stat().st_mtime)
+        except OSError:
+            continue
+        if newest < limit:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed

@@ -282,6 +282,29 @@ def _transcript_json(ctx: JobContext, segments: list[Any], stages: dict[str, dic
     }
 
 
+def plan(ctx: JobContext) -> dict[str, Any]:
+    """What a run would do and which models it would use, without loading any
+    (`nightowl process --dry-run`)."""
+    from ..podcast import diarize as dz
+    from ..podcast import transcribe as tr
+
+    params = PodcastParams.model_validate(ctx.params)
+    info = probe(ctx.input)
+    out: dict[str, Any] = {"input": str(ctx.input), "outputs_under": str(ctx.output_path(".flac").parent),
+                           "from": f"{info.codec} {info.sample_rate} Hz {info.channels} ch {info.duration:.0f} s"}
+    if ctx.already_done(ctx.output_path(".podcast.json")) is not None:
+        return {**out, "action": "skip", "reason": "already done with these parameters"}
+    whisper, local = tr.resolve(params.whisper_model, ctx.models_dir)
+    out["transcription"] = {"model": params.whisper_model, "from": whisper if local else "the hub (download)"}
+    if params.diarize:
+        pipe, local = dz.resolve(params.diarization_model, ctx.models_dir)
+        out["diarization"] = {"model": params.diarization_model, "from": pipe if local else "the hub (gated: token)"}
+    out["separation"] = params.separate if params.separate != "auto" else "when music is heard under the speech"
+    out["denoise"] = params.denoise
+    out["master"] = params.master
+    return {**out, "action": "run podcast"}
+
+
 def run(ctx: JobContext) -> list[str]:
     params = PodcastParams.model_validate(ctx.params)
     report_path = ctx.output_path(".podcast.json")

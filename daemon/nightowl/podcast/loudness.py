@@ -38,14 +38,71 @@ def _2d(audio: np.ndarray) -> np.ndarray:
     return audio[:, None] if audio.ndim == 1 else audio
 
 
-def integrated_lufs(audio: np.ndarray, sample_rate: int) -> float:
-    """BS.1770-4 integrated loudness; -inf for silence or audio shorter than one 400 ms block."""
+def _k_weighting(sample_rate: int) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """BS.1770's K-weighting as pyloudnorm designs it: (b, a, passband gain) per stage."""
     import pyloudnorm
 
-    x = _2d(np.asarray(audio, dtype=np.float64))
-    if len(x) < int(0.4 * sample_rate) + 1:
+    return [(np.asarray(f.b, dtype=np.float64), np.asarray(f.a, dtype=np.float64), float(f.passband_gain))
+            for f in pyloudnorm.Meter(sample_rate)._filters.values()]
+
+
+def integrated_lufs(audio: np.ndarray, sample_rate: int, gain: np.ndarray | float = 1.0) -> float:
+    """BS.1770-4 integrated loudness of `audio * gain` (`gain` a number or one value per frame);
+    -inf for silence or audio shorter than one 400 ms block.
+
+    The same filters, blocks and gates as pyloudnorm's `Meter.integrated_loudness`, but
+    streamed: the signal is filtered in chunks with the filter state carried across, and
+    only the running sum of squares is kept, so an hour of stereo costs a few megabytes
+    instead of several copies of the audio (and the gained signal is never built).
+    """
+    from scipy.signal import lfilter, lfilter_zi
+
+    x = _2d(audio)
+    frames, channels = x.shape
+    block = 0.4  # seconds, stepped by a quarter
+    if frames < int(block * sample_rate) + 1:
         return float("-inf")
-    return float(pyloudnorm.Meter(sample_rate).integrated_loudness(x))
+    seconds = frames / sample_rate
+    count = int(np.round((seconds - block) / (block * 0.25))) + 1
+    j = np.arange(count)
+    lower = (block * (j * 0.25) * sample_rate).astype(np.int64)
+    upper = np.minimum((block * (j * 0.25 + 1) * sample_rate).astype(np.int64), frames)
+    marks = np.unique(np.concatenate([lower, upper]))
+    stages = _k_weighting(sample_rate)
+    gains = [1.0, 1.0, 1.0, 1.41, 1.41]  # BS.1770 channel weights (surrounds louder)
+    z = np.zeros((channels, count))
+    for ch in range(channels):
+        states = [lfilter_zi(b, a) * 0.0 for b, a, _ in stages]
+        cum_at = np.zeros(len(marks))
+        total = 0.0
+        for start in range(0, frames, BLOCK):
+            seg = np.asarray(x[start:start + BLOCK, ch], dtype=np.float64)
+            if not np.isscalar(gain):
+                seg = seg * np.asarray(gain[start:start + BLOCK], dtype=np.float64)  # type: ignore[index]
+            elif gain != 1.0:
+                seg = seg * float(gain)  # type: ignore[arg-type]
+            for k, (b, a, passband) in enumerate(stages):
+                seg, states[k] = lfilter(b, a, seg, zi=states[k])
+                # pyloudnorm scales each stage's output by its passband gain (1.0 for K-weighting)
+                seg = seg * passband if passband != 1.0 else seg
+            c = np.cumsum(seg * seg) + total
+            inside = (marks > start) & (marks <= start + len(seg))
+            cum_at[inside] = c[marks[inside] - start - 1]
+            total = float(c[-1])
+        at = dict(zip(marks.tolist(), cum_at.tolist(), strict=True))
+        z[ch] = [(at[int(u)] - at[int(lo)]) / (block * sample_rate) for lo, u in zip(lower, upper, strict=True)]
+    weighted = np.sum(z * np.asarray(gains[:channels])[:, None], axis=0)
+    with np.errstate(divide="ignore"):
+        loud = -0.691 + 10 * np.log10(weighted)
+    absolute = loud >= SILENT_LUFS
+    if not absolute.any():
+        return float("-inf")
+    relative = -0.691 + 10 * np.log10(np.sum(np.asarray(gains[:channels]) * z[:, absolute].mean(axis=1))) - 10
+    kept = (loud > relative) & (loud > SILENT_LUFS)
+    if not kept.any():
+        return float("-inf")
+    with np.errstate(divide="ignore"):
+        return float(-0.691 + 10 * np.log10(np.sum(np.asarray(gains[:channels]) * z[:, kept].mean(axis=1))))
 
 
 def peak_envelope(audio: np.ndarray) -> np.ndarray:
@@ -118,18 +175,15 @@ def normalise(audio: np.ndarray, sample_rate: int, target_lufs: float | None = N
         return Normalised(x, measured, measured, true_peak_dbtp(x), 0.0, 0.0, False)
     gain_db = target - measured
     ceiling = 10 ** ((peak_dbtp - 0.05) / 20)  # a hair under, for the float rounding of the output
-    out, limited, lufs = x, 0.0, measured
+    lufs = measured
     envelope = peak_envelope(x)  # the envelope scales with the gain: measure it once
     previous: tuple[float, float] | None = None  # (gain, loudness) of the last try
-    applied = gain_db
+    applied, g = gain_db, np.ones(len(x), dtype=np.float32)
     for _ in range(MAX_TRIES):
         applied = gain_db
         gain = np.float32(10 ** (gain_db / 20))
-        y = x * gain
-        g = limiter_gain(envelope * gain, ceiling, sample_rate)
-        limited = float(np.mean(g < 1.0))
-        out = y * (g[:, None] if y.ndim == 2 else g)
-        lufs = integrated_lufs(out, sample_rate)
+        g = limiter_gain(envelope * gain, ceiling, sample_rate) * gain  # the limiter and the gain as one curve
+        lufs = integrated_lufs(x, sample_rate, g)
         if abs(lufs - target) <= tolerance:
             break
         # the more the limiter works, the less a dB of gain adds: step by the slope seen so far
@@ -138,5 +192,7 @@ def normalise(audio: np.ndarray, sample_rate: int, target_lufs: float | None = N
             slope = float(np.clip((lufs - previous[1]) / (gain_db - previous[0]), 0.05, 1.0))
         previous = (gain_db, lufs)
         gain_db = min(gain_db + (target - lufs) / slope, MAX_GAIN_DB)
-    return Normalised(out.astype(np.float32), measured, lufs, true_peak_dbtp(out), applied, limited,
+    limited = float(np.mean(g < np.float32(10 ** (applied / 20)) * 0.99999))
+    out = x * (g[:, None] if x.ndim == 2 else g)
+    return Normalised(out.astype(np.float32, copy=False), measured, lufs, true_peak_dbtp(out), applied, limited,
                       abs(lufs - target) <= 0.5)

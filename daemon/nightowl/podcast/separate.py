@@ -33,6 +33,8 @@ import numpy as np
 
 DEFAULT_MODEL = "htdemucs"
 OVERLAP = 0.25
+BLOCK_S = 300.0  # seconds of audio separated at a time
+FADE_S = 5.0  # overlap on each side of a block boundary, cross-faded
 
 _OFFLINE_HINT = "run `nightowl models fetch` online or set demucs_model to a local folder"
 
@@ -284,29 +286,44 @@ def separate(
     mean = ref.mean()
     std = (ref.std() if length > 1 else torch.zeros(())) + 1e-8
 
-    callback = None
-    if progress is not None:
-        total = _chunk_count(model, length)
-        done = [0]
+    k = sources.index(voice_stem)
+    others = [i for i in range(len(sources)) if i != k]
+    voice = np.zeros((length, model_channels), dtype=np.float32)
+    bed = np.zeros((length, model_channels), dtype=np.float32)
+    block, fade = int(BLOCK_S * model_rate), int(FADE_S * model_rate)
+    starts = list(range(0, length, block)) if length > block + fade else [0]
+    if len(starts) > 1 and length - starts[-1] < 4 * fade:
+        starts.pop()  # a sliver at the end goes with the block before it
+    total = sum(_chunk_count(model, min(length, s + block + fade) - max(0, s - fade)) for s in starts)
+    done = [0]
 
-        def callback(info: dict) -> None:
-            if info.get("state") == "end" and total:
-                done[0] += 1
-                if done[0] < total:
-                    progress(done[0] / total)
+    def callback(info: dict) -> None:
+        if progress is not None and info.get("state") == "end" and total:
+            done[0] += 1
+            if done[0] < total:
+                progress(done[0] / total)
 
-    with torch.inference_mode():
-        out = apply_model(
-            model, ((wav - mean) / std)[None], shifts=0, split=True, overlap=OVERLAP,
-            progress=False, device=device, num_workers=0, callback=callback)[0]
-        out = out * std + mean  # (sources, channels, samples), on the CPU
-        k = sources.index(voice_stem)
-        others = [i for i in range(len(sources)) if i != k]
-        voice_t = out[k]
-        bed_t = out[others].sum(0) if others else torch.zeros_like(voice_t)
-        voice = voice_t.T.contiguous().float().cpu().numpy()
-        bed = bed_t.T.contiguous().float().cpu().numpy()
-    del out, wav
+    # long episodes go in blocks of a few minutes, so the stems of the whole episode never
+    # sit in memory four times over; neighbouring blocks overlap and cross-fade
+    for n, start in enumerate(starts):
+        a = max(0, start - fade) if n else 0
+        b = length if n == len(starts) - 1 else min(length, start + block + fade)
+        with torch.inference_mode():
+            out = apply_model(
+                model, ((wav[:, a:b] - mean) / std)[None], shifts=0, split=True, overlap=OVERLAP,
+                progress=False, device=device, num_workers=0, callback=callback)[0]
+            out = out * std + mean  # (sources, channels, samples), on the CPU
+            v = out[k].T.contiguous().float().cpu().numpy()
+            r = (out[others].sum(0) if others else torch.zeros_like(out[k])).T.contiguous().float().cpu().numpy()
+        del out
+        w = np.ones(b - a, dtype=np.float32)
+        if n:  # fade in over the overlap with the block before
+            w[:2 * fade] = np.linspace(0, 1, 2 * fade, endpoint=False, dtype=np.float32)
+        if n < len(starts) - 1:  # and out over the overlap with the one after
+            w[-2 * fade:] = np.minimum(w[-2 * fade:], np.linspace(1, 0, 2 * fade, endpoint=False, dtype=np.float32))
+        voice[a:b] += v * w[:, None]
+        bed[a:b] += r * w[:, None]
+    del wav
 
     results = []
     for stem in (voice, bed):
