@@ -239,13 +239,21 @@ def denoise(
         return x.copy()  # nothing to do; a 0 dB limit means noise may not be reduced at all
 
     lib, model = _runtime()
-    x48 = _resample(x2, sample_rate, SAMPLE_RATE)
-    n48 = x48.shape[0]
-    # pad the end by the delay (and up to whole hops) so the last input samples come out too
-    n_hops = -(-(n48 + _DELAY) // _HOP)
-    padded = np.zeros((n_hops * _HOP, channels), dtype=np.float32)
-    padded[:n48] = x48
-    res = np.zeros((n_hops * _HOP, channels), dtype=np.float32)
+    # one channel at a time through the resampler, straight into its padded 48 kHz buffer:
+    # an hour of stereo holds two 48 kHz copies per channel at most, not five
+    n48 = -1
+    inputs: list[np.ndarray] = []
+    for ch in range(channels):
+        c48 = _resample(np.ascontiguousarray(x2[:, ch]), sample_rate, SAMPLE_RATE)
+        if n48 < 0:
+            n48 = len(c48)
+            # pad the end by the delay (and up to whole hops) so the last input samples come out too
+            n_hops = -(-(n48 + _DELAY) // _HOP)
+        buf = np.zeros(n_hops * _HOP, dtype=np.float32)
+        buf[:n48] = c48[:n48]
+        del c48
+        inputs.append(buf)
+    outputs = [np.zeros(n_hops * _HOP, dtype=np.float32) for _ in range(channels)]
 
     pieces = _pieces(n_hops, channels, threads or _cores())
     done = [0]
@@ -258,31 +266,29 @@ def denoise(
                 progress(min(done[0] / (n_hops * channels), 1.0))
 
     def work(piece: _Piece) -> np.ndarray:
-        # contiguous copies per channel: the per-hop slices then stay cheap
         return _run_piece(lib, model, float(strength_db), inputs[piece.channel], outputs[piece.channel], piece,
                           hop_done)
 
-    inputs = [np.ascontiguousarray(padded[:, ch]) for ch in range(channels)]
-    outputs = [np.zeros(n_hops * _HOP, dtype=np.float32) for _ in range(channels)]
     if len(pieces) == 1:
         fades = [work(pieces[0])]
     else:  # ctypes lets go of the GIL inside each call: the pieces run on separate cores
         with ThreadPoolExecutor(max_workers=len(pieces)) as pool:
             fades = list(pool.map(work, pieces))
-    for piece, fade in zip(pieces, fades):
+    del inputs
+    for piece, fade in zip(pieces, fades, strict=True):
         if len(fade):  # from the previous piece's tail to this piece's start
             a = piece.first * _HOP
             w = np.linspace(0.0, 1.0, len(fade), endpoint=False, dtype=np.float32)
             out = outputs[piece.channel]
             out[a:a + len(fade)] = out[a:a + len(fade)] * (1 - w) + fade * w
-    for ch in range(channels):
-        res[:, ch] = outputs[ch]
-    out48 = res[_DELAY:_DELAY + n48]
 
-    y = _resample(out48, SAMPLE_RATE, sample_rate)
-    if y.shape[0] != frames:  # soxr rounds the length; make it exact
-        y = y[:frames] if y.shape[0] > frames else np.pad(y, ((0, frames - y.shape[0]), (0, 0)))
-    y = np.ascontiguousarray(y, dtype=np.float32)
+    y = np.empty((frames, channels), dtype=np.float32)
+    for ch in range(channels):
+        back = _resample(outputs[ch][_DELAY:_DELAY + n48], SAMPLE_RATE, sample_rate)
+        outputs[ch] = np.empty(0, dtype=np.float32)  # let it go before the next channel
+        m = min(frames, len(back))  # soxr rounds the length; make it exact
+        y[:m, ch] = back[:m]
+        y[m:, ch] = 0.0
     if progress is not None:
         progress(1.0)
     return y[:, 0].copy() if mono else y
