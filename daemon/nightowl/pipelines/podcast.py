@@ -209,14 +209,13 @@ def _transcribe(ctx: JobContext, params: PodcastParams, speech16k: np.ndarray, v
                                           ("float16" if device == "cuda" else "int8"), "batch_size": batch}}
 
 
-def _master(speech: np.ndarray, bed: np.ndarray | None, params: PodcastParams, sr: int) -> tuple[np.ndarray, Any]:
-    from ..podcast.loudness import normalise
-
-    mix = np.asarray(speech, dtype=np.float32)
-    if bed is not None:
-        mix = mix + np.asarray(bed, dtype=np.float32) * np.float32(10 ** (params.bed_level_db / 20))
-    result = normalise(mix, sr, params.target_lufs, params.true_peak_dbtp)
-    return result.audio, result
+def _mix(speech: np.ndarray, bed: np.ndarray | None, params: PodcastParams) -> np.ndarray:
+    """The master before loudness: the cleaned speech, plus the bed at its level when one was
+    separated (the speech alone is used as it lies, memory-mapped or not)."""
+    if bed is None:
+        return speech
+    return np.asarray(speech, dtype=np.float32) + np.asarray(bed, dtype=np.float32) * np.float32(
+        10 ** (params.bed_level_db / 20))
 
 
 def _master_tags(ctx: JobContext, loudness: dict[str, float]) -> Tags:
@@ -227,22 +226,25 @@ def _master_tags(ctx: JobContext, loudness: dict[str, float]) -> Tags:
     return Tags(fields=fields, pictures=tags.pictures)
 
 
-def _write_master(ctx: JobContext, params: PodcastParams, audio: np.ndarray, sr: int,
+def _write_master(ctx: JobContext, params: PodcastParams, mix: np.ndarray, loud: Any, sr: int,
                   tags: Tags | None) -> list[Path]:
-    from ..audio.encode import encode
+    """FLAC (and lossy copies) written a block at a time with the loudness gain applied."""
+    from ..audio.encode import encode_blocks
 
-    x = audio[:, None] if audio.ndim == 1 else audio
+    channels = 1 if mix.ndim == 1 else mix.shape[1]
     outputs = []
     dest = ctx.output_path(".flac")
-    with atomic_output(dest, audio_check(len(x), x.shape[1], sr)) as tmp:
-        sf.write(str(tmp), x, sr, subtype=MASTER_SUBTYPE, format="FLAC")
+    with atomic_output(dest, audio_check(len(mix), channels, sr)) as tmp:
+        with sf.SoundFile(str(tmp), "w", sr, channels, subtype=MASTER_SUBTYPE, format="FLAC") as out:
+            for block in loud.blocks(mix):
+                out.write(block)
         if tags is not None:
             write_tags(tmp, tags)
     outputs.append(dest)
     for kind in params.master_formats:
         dest = ctx.output_path(f".{kind}")
         with atomic_output(dest, _decodes) as tmp:
-            encode(x, sr, tmp, kind)
+            encode_blocks(loud.blocks(mix), sr, channels, tmp, kind)
             if tags is not None:
                 write_tags(tmp, Tags(fields=tags.fields, pictures=tags.pictures))
         outputs.append(dest)
@@ -343,6 +345,7 @@ def _run(ctx: JobContext, params: PodcastParams, work: Checkpoints, report_path:
             raise PodcastError(f"{ctx.input.name}: no audio samples")
         timed("decode", t)
 
+    speech16k: np.ndarray | None = None
     for name in ("separate", "denoise", "vad", "diarize", "transcribe"):
         with bar.stage(name) as tick:
             if work.done(name):
@@ -356,9 +359,10 @@ def _run(ctx: JobContext, params: PodcastParams, work: Checkpoints, report_path:
                 voice = work.array("separate", "voice") if work.has_array("separate", "voice") else original
                 data, arrays = _denoise(params, np.asarray(voice), sr, tick)
             else:
-                speech = work.array("denoise", "speech") if work.has_array("denoise", "speech") else (
-                    work.array("separate", "voice") if work.has_array("separate", "voice") else original)
-                speech16k = to_model_rate(np.asarray(speech), sr)
+                if speech16k is None:  # what the models hear, made once
+                    speech = work.array("denoise", "speech") if work.has_array("denoise", "speech") else (
+                        work.array("separate", "voice") if work.has_array("separate", "voice") else original)
+                    speech16k = to_model_rate(np.asarray(speech), sr)
                 if name == "vad":
                     data = _vad(speech16k)
                 elif name == "diarize":
@@ -423,10 +427,13 @@ def _write_outputs(ctx: JobContext, params: PodcastParams, work: Checkpoints, st
         else:
             speech = original
         bed = work.array("separate", "bed") if work.has_array("separate", "bed") else None
-        audio, loud = _master(np.asarray(speech), None if bed is None else np.asarray(bed), params, sr)
+        from ..podcast.loudness import default_target, normalise
+
+        mix = _mix(speech, bed, params)
+        loud = normalise(mix, sr, params.target_lufs, params.true_peak_dbtp)
         stages["master"] = {**loud.to_dict(), "target_lufs": params.target_lufs if params.target_lufs is not None
-                            else (-19.0 if audio.ndim == 1 or audio.shape[1] == 1 else -16.0),
+                            else default_target(1 if mix.ndim == 1 else mix.shape[1]),
                             "bed_level_db": params.bed_level_db if bed is not None else None}
         tags = _master_tags(ctx, loud.to_dict()) if params.tags else None
-        outputs += _write_master(ctx, params, audio, sr, tags)
+        outputs += _write_master(ctx, params, mix, loud, sr, tags)
     return outputs

@@ -10,6 +10,7 @@ until both hold.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -132,25 +133,37 @@ def true_peak_dbtp(audio: np.ndarray) -> float:
     return float(20 * np.log10(peak)) if peak > 0 else float("-inf")
 
 
-def limiter_gain(envelope: np.ndarray, ceiling: float, sample_rate: int) -> np.ndarray:
-    """A smooth gain (<= 1) that keeps envelope * gain <= ceiling at every sample.
+def limiter_gain(envelope: np.ndarray, ceiling: float, sample_rate: int, scale: float = 1.0) -> np.ndarray:
+    """A smooth gain (<= 1) that keeps envelope * scale * gain <= ceiling at every sample.
 
     The needed gain is held (a minimum filter) over the ramp plus the hold time, then
     smoothed by a moving average over the ramp. Every average then only takes in values
-    at or under the need at its centre, so the guarantee survives the smoothing.
+    at or under the need at its centre, so the guarantee survives the smoothing. Worked
+    out in blocks with enough margin that the filters see what they would see whole:
+    an hour of audio costs the gain curve and a few block-sized temporaries.
     """
-    need = np.minimum(1.0, ceiling / np.maximum(envelope, 1e-12)).astype(np.float32)
-    if need.min() >= 1.0:
-        return need
     ramp = max(1, int(RAMP_S * sample_rate))
     hold = max(0, int(HOLD_S * sample_rate))
-    held = minimum_filter1d(need, size=2 * (ramp + hold) + 1, mode="nearest")
-    return np.minimum(uniform_filter1d(held, size=2 * ramp + 1, mode="nearest"), need)
+    margin = 2 * (ramp + hold) + 2 * ramp
+    n = len(envelope)
+    out = np.empty(n, dtype=np.float32)
+    for s in range(0, n, BLOCK):
+        a, b = max(0, s - margin), min(n, s + BLOCK + margin)
+        need = np.minimum(np.float32(1.0), np.float32(ceiling) / np.maximum(envelope[a:b] * np.float32(scale),
+                                                                            np.float32(1e-12)))
+        if need.min() < 1.0:
+            held = minimum_filter1d(need, size=2 * (ramp + hold) + 1, mode="nearest")
+            need = np.minimum(uniform_filter1d(held, size=2 * ramp + 1, mode="nearest"), need)
+        out[s:min(n, s + BLOCK)] = need[s - a:s - a + min(BLOCK, n - s)]
+    return out
 
 
 @dataclass(frozen=True)
 class Normalised:
-    audio: np.ndarray
+    """The master's gain curve (one value per frame, limiter included) and what it achieves.
+    `blocks` applies it a block at a time, so the normalised audio need never exist whole."""
+
+    gain: np.ndarray
     input_lufs: float
     lufs: float
     true_peak_dbtp: float
@@ -158,31 +171,57 @@ class Normalised:
     limited_share: float  # share of samples the limiter turned down
     target_met: bool  # within 0.5 LU of the target (silence and near-silence cannot be)
 
+    def blocks(self, audio: np.ndarray, size: int = BLOCK) -> Iterator[np.ndarray]:
+        for s in range(0, len(audio), size):
+            g = self.gain[s:s + size]
+            x = np.asarray(audio[s:s + size], dtype=np.float32)
+            yield x * (g[:, None] if x.ndim == 2 else g)
+
+    def apply(self, audio: np.ndarray) -> np.ndarray:
+        return np.concatenate(list(self.blocks(audio))) if len(audio) else np.asarray(audio, dtype=np.float32)
+
     def to_dict(self) -> dict[str, float | bool]:
         return {"target_met": self.target_met, "input_lufs": round(self.input_lufs, 2), "lufs": round(self.lufs, 2),
                 "true_peak_dbtp": round(self.true_peak_dbtp, 2), "gain_db": round(self.gain_db, 2),
                 "limited_share": round(self.limited_share, 5)}
 
 
+def _true_peak_of(audio: np.ndarray, gain: np.ndarray) -> float:
+    """True peak of audio * gain, block by block (blocks overlap so no inter-sample peak is lost)."""
+    peak = 0.0
+    n = len(audio)
+    for s in range(0, n, BLOCK):
+        a, b = max(0, s - EDGE), min(n, s + BLOCK + EDGE)
+        x = np.asarray(audio[a:b], dtype=np.float32)
+        g = gain[a:b]
+        env = peak_envelope(x * (g[:, None] if x.ndim == 2 else g))
+        peak = max(peak, float(env[s - a:s - a + min(BLOCK, n - s)].max(initial=0.0)))
+    return float(20 * np.log10(peak)) if peak > 0 else float("-inf")
+
+
 def normalise(audio: np.ndarray, sample_rate: int, target_lufs: float | None = None,
               peak_dbtp: float = TRUE_PEAK_DBTP, tolerance: float = 0.1) -> Normalised:
-    """Gain to `target_lufs` (default by channel count) with true peaks held at `peak_dbtp`."""
-    x = np.asarray(audio, dtype=np.float32)
+    """The gain curve that brings `audio` to `target_lufs` (default by channel count) with true
+    peaks held at `peak_dbtp`. `audio` is only read (a memory-mapped file will do)."""
+    x = audio
     channels = 1 if x.ndim == 1 else x.shape[1]
     target = default_target(channels) if target_lufs is None else target_lufs
     measured = integrated_lufs(x, sample_rate)
     if not np.isfinite(measured) or measured < SILENT_LUFS:
-        return Normalised(x, measured, measured, true_peak_dbtp(x), 0.0, 0.0, False)
+        ones = np.ones(len(x), dtype=np.float32)
+        return Normalised(ones, measured, measured, _true_peak_of(x, ones), 0.0, 0.0, False)
     gain_db = target - measured
     ceiling = 10 ** ((peak_dbtp - 0.05) / 20)  # a hair under, for the float rounding of the output
     lufs = measured
     envelope = peak_envelope(x)  # the envelope scales with the gain: measure it once
     previous: tuple[float, float] | None = None  # (gain, loudness) of the last try
-    applied, g = gain_db, np.ones(len(x), dtype=np.float32)
+    applied, g, limited = gain_db, np.ones(len(x), dtype=np.float32), 0.0
     for _ in range(MAX_TRIES):
         applied = gain_db
         gain = np.float32(10 ** (gain_db / 20))
-        g = limiter_gain(envelope * gain, ceiling, sample_rate) * gain  # the limiter and the gain as one curve
+        g = limiter_gain(envelope, ceiling, sample_rate, scale=float(gain))
+        limited = float(np.mean(g < 1.0))
+        g *= gain  # the limiter and the gain as one curve
         lufs = integrated_lufs(x, sample_rate, g)
         if abs(lufs - target) <= tolerance:
             break
@@ -192,7 +231,5 @@ def normalise(audio: np.ndarray, sample_rate: int, target_lufs: float | None = N
             slope = float(np.clip((lufs - previous[1]) / (gain_db - previous[0]), 0.05, 1.0))
         previous = (gain_db, lufs)
         gain_db = min(gain_db + (target - lufs) / slope, MAX_GAIN_DB)
-    limited = float(np.mean(g < np.float32(10 ** (applied / 20)) * 0.99999))
-    out = x * (g[:, None] if x.ndim == 2 else g)
-    return Normalised(out.astype(np.float32, copy=False), measured, lufs, true_peak_dbtp(out), applied, limited,
-                      abs(lufs - target) <= 0.5)
+    del envelope
+    return Normalised(g, measured, lufs, _true_peak_of(x, g), applied, limited, abs(lufs - target) <= 0.5)
