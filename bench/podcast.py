@@ -317,6 +317,10 @@ def main() -> None:
             summary = {k: v for k, v in results["configs"]["base"].items() if k not in ("masters", "wer_per_file")}
             print(json.dumps(summary), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.out.exists():  # a partial run (--configs, --no-speech) updates what it measured, keeps the rest
+        earlier = json.loads(args.out.read_text())
+        results["configs"] = {**earlier.get("configs", {}), **results.get("configs", {})}
+        results = {**earlier, **results}
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")
 
