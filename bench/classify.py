@@ -228,7 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(rows)
     print_report(summary, seconds)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({**summary, "seconds": round(seconds, 1), "files": rows}, indent=1))
+    text = json.dumps({**summary, "seconds": round(seconds, 1), "files": rows}, indent=1)
+    # error messages name files by absolute path: keep the results free of this machine's paths
+    args.out.write_text(text.replace(str(REPO) + "/", ""))
     print(f"-> {args.out}")
     return 0
 

