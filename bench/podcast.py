@@ -42,9 +42,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
-import soxr
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -53,6 +51,7 @@ sys.path.insert(0, str(REPO / "daemon"))
 
 from bench import speech_eval  # noqa: E402
 from bench.corpus import CACHE, fetch_deb  # noqa: E402
+from nightowl.classify.speech import mono16k  # noqa: E402
 from nightowl.podcast import transcribe as tr  # noqa: E402
 from nightowl.podcast import vad  # noqa: E402
 from nightowl.podcast.loudness import integrated_lufs, true_peak_dbtp  # noqa: E402
@@ -77,16 +76,16 @@ def run_pipeline(path: Path, out: Path, config: Path, settings: list[str]) -> tu
     for s in settings:
         cmd += ["--set", s]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYANNOTE_METRICS_ENABLED": "0"}
-    err_file = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err_file)
-    # the child's own high-water mark (VmHWM) as it runs: ru_maxrss would also count this
-    # process's memory, which a forked child carries until it executes the new program
-    peak_kb = 0
-    while proc.poll() is None:
-        peak_kb = max(peak_kb, _hwm_kb(proc.pid))
-        time.sleep(0.1)
-    err_file.seek(0)
-    err = err_file.read().decode(errors="replace")
+    with tempfile.TemporaryFile() as err_file:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err_file)
+        # the child's own high-water mark (VmHWM) as it runs: ru_maxrss would also count this
+        # process's memory, which a forked child carries until it executes the new program
+        peak_kb = 0
+        while proc.poll() is None:
+            peak_kb = max(peak_kb, _hwm_kb(proc.pid))
+            time.sleep(0.1)
+        err_file.seek(0)
+        err = err_file.read().decode(errors="replace")
     if proc.returncode != 0:
         raise SystemExit(f"{path.name}: the pipeline failed\n{err[-3000:]}")
     report = json.loads((out / f"{path.stem}.podcast.json").read_text())
@@ -187,8 +186,10 @@ def prompts(quick: bool) -> list[tuple[Path, str]]:
 
     wavs = fetch_deb("asterisk-core-sounds-en-wav") / "usr/share/asterisk/sounds/en_US_f_Allison"
     texts = fetch_deb("asterisk-core-sounds-en") / "usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz"
+    with gzip.open(texts, "rt", encoding="utf-8", errors="replace") as fh:
+        lines = fh.readlines()
     out = []
-    for line in gzip.open(texts, "rt", encoding="utf-8", errors="replace"):
+    for line in lines:
         if line.startswith(";") or ":" not in line:
             continue
         name, text = line.split(":", 1)
@@ -204,10 +205,9 @@ def prompts(quick: bool) -> list[tuple[Path, str]]:
 
 def transcribe_file(model: object, path: Path) -> str:
     x, sr = sf.read(path, dtype="float32", always_2d=True)
-    x16 = soxr.resample(x.mean(axis=1), sr, 16000, quality="HQ").astype(np.float32) if sr != 16000 else x[:, 0]
-    probs = vad.speech_probabilities(x16)
-    spans = vad.speech_spans(probs, len(x16) / 16000)
-    result = tr.transcribe(model, x16, vad.clips(spans, probs), spans, batch_size=1)
+    x16 = mono16k(x, sr)
+    spans, clips = vad.find_speech(x16)
+    result = tr.transcribe(model, x16, clips, spans, batch_size=1)
     return " ".join(s.text for s in result.segments)
 
 
@@ -252,11 +252,10 @@ def bench_attribution() -> dict:
 
     model = tr.load_model("tiny.en")
     x, _ = sf.read(SAMPLE_WAV, dtype="float32")
-    probs = vad.speech_probabilities(x)
-    spans = vad.speech_spans(probs, len(x) / 16000)
+    spans, clips = vad.find_speech(x)
     out = {}
     for batch in (1, 8):
-        result = tr.transcribe(model, x, vad.clips(spans, probs), spans, batch_size=batch)
+        result = tr.transcribe(model, x, clips, spans, batch_size=batch)
         turns = read_rttm(SAMPLE_RTTM.read_text())
         ref = speech_eval.read_stm(SAMPLE_STM.read_text())
         segments = assign_speakers(result.segments, turns)

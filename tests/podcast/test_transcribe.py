@@ -16,9 +16,8 @@ from bench import speech_eval
 @pytest.fixture(scope="module")
 def sample() -> tuple[np.ndarray, list, list]:
     x, _ = sf.read(SAMPLE_WAV, dtype="float32")
-    probs = vad.speech_probabilities(x)
-    spans = vad.speech_spans(probs, len(x) / 16000)
-    return x, spans, vad.clips(spans, probs)
+    spans, clips = vad.find_speech(x)
+    return x, spans, clips
 
 
 @pytest.fixture(scope="module")

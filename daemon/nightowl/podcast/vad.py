@@ -62,6 +62,13 @@ def clips(spans: list[tuple[float, float]], probs: np.ndarray, max_len: float = 
     return out
 
 
+def find_speech(audio16k: np.ndarray) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """(padded speech spans, clips for Whisper) of 16 kHz mono audio."""
+    probs = speech_probabilities(audio16k)
+    spans = speech_spans(probs, len(audio16k) / VAD_RATE)
+    return spans, clips(spans, probs)
+
+
 def overlap_share(start: float, end: float, spans: list[tuple[float, float]]) -> float:
     """Share of [start, end] inside speech spans."""
     if end <= start:
@@ -70,4 +77,4 @@ def overlap_share(start: float, end: float, spans: list[tuple[float, float]]) ->
     return min(1.0, inside / (end - start))
 
 
-__all__ = ["VAD_RATE", "clips", "overlap_share", "speech_probabilities", "speech_spans"]
+__all__ = ["VAD_RATE", "clips", "find_speech", "overlap_share", "speech_probabilities", "speech_spans"]
