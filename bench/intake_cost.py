@@ -171,7 +171,7 @@ def measure(path: Path, reps: int) -> dict:
         samples["probe"].append(timed(lambda: probe(path)))
         # the check's input, decoded the way analyse() does it (lossless files only)
         samples["excerpts"].append(timed(lambda: decode_excerpts(path, info.duration, count=EXCERPTS,
-                                                                 length=EXCERPT_SECONDS))
+                                                                 length=EXCERPT_SECONDS, sample_rate=info.sample_rate))
                                    if info.lossless else (0.0, 0.0))
 
     def med(key: str, i: int) -> float:

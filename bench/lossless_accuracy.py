@@ -60,7 +60,7 @@ def evaluate(corpus: Path) -> list[dict]:
               if rec["path"].startswith("genuine/")}
     rows = []
     for rec in manifest["files"]:
-        excerpts, sr = decode_excerpts(corpus / rec["path"], rec["duration"])
+        excerpts, sr = decode_excerpts(corpus / rec["path"], rec["duration"], sample_rate=rec["sample_rate"])
         t0 = time.process_time()
         res = check_lossless(excerpts, sr)
         cpu = time.process_time() - t0

@@ -63,7 +63,7 @@ def _decode_sndfile(path: Path, start: float, duration: float | None) -> tuple[n
         with sf.SoundFile(str(path)) as f:
             sr = f.samplerate
             if start > 0:
-                f.seek(min(int(start * sr), max(f.frames - 1, 0)))
+                f.seek(min(int(round(start * sr)), max(f.frames - 1, 0)))
             n = -1 if duration is None else int(round(duration * sr))
             audio = f.read(n, dtype="float32", always_2d=True)
             return audio, sr
@@ -107,18 +107,27 @@ def excerpt_starts(duration: float, count: int, length: float) -> list[float]:
     return [round(lo + i * step, 3) for i in range(count)]
 
 
+# excerpts start on multiples of this many samples of the file, so a codec's frame grid
+# (1024 samples for AAC and Vorbis) lies at the same place in each (classify/codecgrid.py)
+EXCERPT_GRID = 1024
+
+
 def decode_excerpts(
-    path: str | Path, duration: float, *, count: int = 4, length: float = 6.0
+    path: str | Path, duration: float, *, count: int = 4, length: float = 6.0, sample_rate: int | None = None
 ) -> tuple[list[np.ndarray], int]:
     """Decode `count` excerpts of `length` seconds spread over the file.
 
     Short files (shorter than 1.5x the total excerpt time) are decoded whole as
     one excerpt. This keeps checks cheap on long files without losing coverage.
+    With `sample_rate` (the probed one) each excerpt starts on a multiple of
+    EXCERPT_GRID samples.
     """
     starts = excerpt_starts(duration, count, length)
     if starts == [0.0]:
         audio, sr = decode(path)
         return [audio], sr
+    if sample_rate:
+        starts = [int(s * sample_rate) // EXCERPT_GRID * EXCERPT_GRID / sample_rate for s in starts]
     parts: list[np.ndarray] = []
     sr = 0
     for start in starts:
@@ -138,7 +147,8 @@ class Excerpts:
 
 
 def decode_plan(
-    path: str | Path, duration: float, *, count: int = 4, length: float = 4.5, edge: float = 8.0
+    path: str | Path, duration: float, *, count: int = 4, length: float = 4.5, edge: float = 8.0,
+    sample_rate: int | None = None,
 ) -> Excerpts:
     """Decode the head and tail (`edge` seconds each) and `count` middle excerpts.
 
@@ -149,7 +159,7 @@ def decode_plan(
         audio, sr = decode(path)
         n = int(edge * sr)
         return Excerpts(audio[:n], [audio], audio[-n:] if len(audio) > n else audio, sr)
-    middle, sr = decode_excerpts(path, duration, count=count, length=length)
+    middle, sr = decode_excerpts(path, duration, count=count, length=length, sample_rate=sample_rate)
     head, _ = decode(path, duration=edge)
     tail, _ = decode(path, start=max(0.0, duration - edge - 0.05), duration=edge)
     return Excerpts(head, middle, tail, sr)

@@ -55,7 +55,8 @@ class Analysis:
 
 def lossless_check_of(path: Path, info: Probe) -> dict[str, Any]:
     """Run the fake-lossless check on excerpts of a lossless file."""
-    excerpts, sr = decode_excerpts(path, info.duration, count=EXCERPTS, length=EXCERPT_SECONDS)
+    excerpts, sr = decode_excerpts(path, info.duration, count=EXCERPTS, length=EXCERPT_SECONDS,
+                                   sample_rate=info.sample_rate)
     return check_lossless(excerpts, sr).to_dict()
 
 
@@ -94,7 +95,8 @@ def analyse(path: str | Path, options: ClassOptions | None = None) -> Analysis:
     except ProbeError as exc:
         return Analysis(path=str(path), ok=False, error=str(exc), reasons=[f"unreadable: {exc}"])
     try:
-        plan = decode_plan(path, info.duration, count=EXCERPTS, length=EXCERPT_SECONDS, edge=EDGE_SECONDS)
+        plan = decode_plan(path, info.duration, count=EXCERPTS, length=EXCERPT_SECONDS, edge=EDGE_SECONDS,
+                           sample_rate=info.sample_rate)
     except DecodeError as exc:
         return Analysis(path=str(path), ok=False, error=f"cannot decode: {exc}", probe=info.to_dict())
     sr = plan.sample_rate

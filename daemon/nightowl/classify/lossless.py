@@ -22,6 +22,11 @@ Around the edge each family leaves marks of its own, used to name it:
 * Upsampling: a resampler's brick wall at 91-98% of a standard rate's Nyquist
   (11.025, 16, 22.05, 24 kHz) with the music intact below it.
 
+AAC and Vorbis also leave their transform grid in the samples, with or without any
+treble: MDCT frames at the encoder's positions show the coefficients it zeroed
+(codecgrid.py). Where that grid shows, it names the family outright, and it
+catches transcodes whose lowpass is too high or whose music too dull to show an edge.
+
 Quiet or dull material hides all of this, so the answer there is `inconclusive`.
 The decision is deliberately conservative: calling a genuine file `transcoded`
 is the worst mistake this check can make.
@@ -35,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from .codecgrid import MIN_EXCESS, MIN_RATIO, grid_codec, grid_features
 from .spectral import power_frames, power_mean_db, smooth, to_db
 
 VERDICTS = ("lossless", "transcoded", "upsampled", "inconclusive", "not_applicable")
@@ -199,8 +205,10 @@ def measure_power(freqs: np.ndarray, power: np.ndarray, sample_rate: int) -> dic
 
 
 def check_lossless(excerpts: Sequence[np.ndarray], sample_rate: int) -> LosslessCheck:
-    """Judge whether decoded lossless audio was once lossy (or upsampled)."""
+    """Judge whether decoded lossless audio was once lossy (or upsampled). Each excerpt
+    must start on a multiple of 1024 samples of the file (see codecgrid.py)."""
     f = measure(excerpts, sample_rate)
+    f.update(grid_features(excerpts, sample_rate))
     # JSON-friendly: plain rounded floats, nothing undefined
     f = {k: round(float(v), 3) for k, v in f.items() if np.isfinite(v)}
     return decide(f)
@@ -222,35 +230,43 @@ def _resample_wall(f: dict[str, float]) -> float | None:
 
 # Where each encoder puts its lowpass at 44.1 kHz in stereo (kHz, middle of the transition
 # as measured here), from bench/lossless_accuracy.py on the corpus's bright stereo sources.
-# Families overlap (MP3 160k and AAC 128k both cut at ~17.5 kHz), so this only names the
-# likeliest family; the features around the edge decide first where they can.
+# Only the MP3 ones name a family now (AAC and Vorbis show their grid instead); the rest
+# stay as a record of where the families overlap (MP3 160k and AAC 128k both near 17.5 kHz).
 MEASURED_CUTOFFS_KHZ = (
     (15.2, "mp3"), (16.3, "aac"), (16.6, "mp3"), (16.85, "vorbis"), (17.5, "mp3"), (17.5, "aac"),
     (18.3, "aac"), (18.75, "mp3"), (19.35, "vorbis"), (19.44, "mp3"), (19.53, "aac"), (20.26, "mp3"),
 )
 
 
+def _grid_reason(f: dict[str, float], codec: str) -> str:
+    window = {"aac": "AAC's Kaiser-Bessel-derived", "vorbis": "Vorbis's power-sine"}[codec]
+    share = _g(f, f"grid_{codec}_excess")
+    return (f"2048-point MDCT frames with {window} window, placed {_g(f, f'grid_{codec}_at'):.0f} samples "
+            f"into the 1024-sample grid, find {share:.0%} more coefficients quantised to zero than "
+            f"anywhere else: the {codec.upper() if codec == 'aac' else codec.capitalize()} encoder's frames")
+
+
 def family(f: dict[str, float]) -> tuple[str, str]:
-    """Name the encoder family from where the edge is and what happens around it."""
+    """Name the encoder family from its transform grid if it shows, else from where the
+    edge is and what happens around it."""
+    grid = grid_codec(f)
+    if grid is not None:
+        return grid, _grid_reason(f, grid)
     fc = _g(f, "cutoff_hz") / 1000
-    shelf, holes, var = _g(f, "shelf_db"), _g(f, "holes", -1), _g(f, "variability_db", -1)
+    shelf, holes = _g(f, "shelf_db"), _g(f, "holes", -1)
     if 19.9 <= fc <= 20.7 and holes <= 0.01:
         return "opus", "edge at 20 kHz, where Opus always stops, with no band dropouts under it"
     if shelf >= 3.0:
         return "aac", f"a flat shelf {shelf:.0f} dB over the floor past the edge, as AAC leaves"
+    # AAC and Vorbis show their frame grid in most of their transcodes (codecgrid.py); an
+    # edge without it is most likely LAME's, the commonest source of fake lossless files
     if fc < 16.0:
-        return "mp3", f"edge at {fc:.1f} kHz: the LAME lowpass of low bitrates"
-    if fc < 19.9 and holes >= 0.1 and var >= 8:
-        return "vorbis", "bands under the edge come and go frame by frame, as Vorbis's floor coding does"
-    # MP3 is by far the commonest source of fake lossless files: near one of its cutoffs,
-    # it is the better guess even where another family's lies as close
-    mp3_dist = min(abs(fc - c) for c, name in MEASURED_CUTOFFS_KHZ if name == "mp3")
-    if mp3_dist <= 0.2:
-        return "mp3", f"the edge at {fc:.1f} kHz matches a LAME lowpass (a best guess)"
-    dist, fam = min((abs(fc - c), name) for c, name in MEASURED_CUTOFFS_KHZ)
-    if dist > 0.5:
-        return "unknown", f"the edge at {fc:.1f} kHz matches no known encoder lowpass"
-    return fam, f"the edge at {fc:.1f} kHz matches the {fam} lowpass measured there (a best guess)"
+        return "mp3", f"edge at {fc:.1f} kHz, the LAME lowpass of low bitrates, and no AAC or Vorbis frame grid"
+    dist = min(abs(fc - c) for c, name in MEASURED_CUTOFFS_KHZ if name == "mp3")
+    if dist <= 0.6:
+        return "mp3", (f"the edge at {fc:.1f} kHz matches a LAME lowpass and no AAC or Vorbis frame grid "
+                       "shows (a best guess)")
+    return "unknown", f"the edge at {fc:.1f} kHz matches no known encoder lowpass, and no frame grid shows"
 
 
 def decide(f: dict[str, float]) -> LosslessCheck:
@@ -277,6 +293,13 @@ def decide(f: dict[str, float]) -> LosslessCheck:
                 shape, f"a resampler's wall just under {wall * 2 / 1000:g} kHz's Nyquist, music intact below it"])
         fam, why = family(f)
         return LosslessCheck("transcoded", fam, fc, conf, f, [shape, why])
+    grid = grid_codec(f)
+    if grid is not None:
+        # as sure as a clear edge: no music ever lined up on one codec's frames
+        ratio = _g(f, f"grid_{grid}_ratio")
+        conf = float(np.clip(0.6 + (ratio - MIN_RATIO) / 20 + (_g(f, f"grid_{grid}_excess") - MIN_EXCESS), 0.6, 0.99))
+        return LosslessCheck("transcoded", grid, None, conf, f, [
+            _grid_reason(f, grid), "no codec lowpass shows in the spectrum, but the codec's frame grid does"])
     top = _g(f, "top_band_db")
     if top >= 15.0:
         conf = float(np.clip(0.6 + (top - 15.0) / 50, 0.6, 0.95))

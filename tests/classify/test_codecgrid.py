@@ -1,0 +1,81 @@
+"""The transform-grid check on real music (CC0 sonic-pi samples in tests/data), with
+transcodes made at test time by the corpus's own encoders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from nightowl.audio.decode import EXCERPT_GRID, decode_excerpts
+from nightowl.classify.codecgrid import grid_codec, grid_features, mdct_magnitudes
+from nightowl.classify.lossless import check_lossless
+
+from bench.transcode import Setting, as_flac16, roundtrip
+
+DATA = Path(__file__).resolve().parents[2] / "tests" / "data"
+
+
+def load(name: str) -> tuple[np.ndarray, int]:
+    audio, sr = sf.read(DATA / f"{name}.flac", dtype="float32", always_2d=True)
+    return audio, sr
+
+
+def test_fast_mdct_equals_the_definition() -> None:
+    n = 2048
+    x = np.random.default_rng(0).standard_normal(n)
+    k, t = np.arange(n // 2)[:, None], np.arange(n)[None, :]
+    direct = np.cos(2 * np.pi / n * (t + 0.5 + n / 4) * (k + 0.5)) @ x
+    assert np.allclose(mdct_magnitudes(x.astype(np.float32)), np.abs(direct), atol=2e-3 * np.abs(direct).max())
+
+
+@pytest.mark.parametrize("setting", [Setting("aac", "128k"), Setting("aac", "256k"), Setting("vorbis", "q2"),
+                                     Setting("vorbis", "q6")], ids=lambda s: s.label)
+def test_aac_and_vorbis_show_their_grid(setting: Setting) -> None:
+    audio, sr = load("loop_amen_full")
+    fake = as_flac16(roundtrip(audio, sr, setting), sr)
+    f = grid_features([fake], sr)
+    assert grid_codec(f) == setting.codec, f
+    res = check_lossless([fake], sr)
+    assert res.verdict == "transcoded" and res.source_codec == setting.codec, res.reasons
+    assert any("MDCT" in r for r in res.reasons)
+
+
+@pytest.mark.parametrize("setting", [Setting("mp3", "128k"), Setting("mp3", "320k"), Setting("opus", "96k")],
+                         ids=lambda s: s.label)
+def test_mp3_and_opus_leave_no_grid(setting: Setting) -> None:
+    audio, sr = load("loop_amen_full")
+    fake = as_flac16(roundtrip(audio, sr, setting), sr)
+    assert grid_codec(grid_features([fake], sr)) is None
+
+
+@pytest.mark.parametrize("name", ["loop_tabla", "loop_amen_full", "guit_em9", "ambi_glass_hum"])
+def test_genuine_music_has_no_grid(name: str) -> None:
+    audio, sr = load(name)
+    assert grid_codec(grid_features([audio], sr)) is None
+
+
+def test_a_grid_moved_off_the_lattice_is_not_claimed() -> None:
+    """Cut 37 samples off the front (a position no encoder leaves): the check must not guess."""
+    audio, sr = load("loop_amen_full")
+    fake = as_flac16(roundtrip(audio, sr, Setting("aac", "128k")), sr)
+    assert grid_codec(grid_features([fake], sr)) == "aac"
+    assert grid_codec(grid_features([fake[37:]], sr)) is None
+
+
+def test_excerpts_start_on_the_grid(tmp_path: Path) -> None:
+    """Excerpts decoded for the check start on multiples of 1024 samples, so an AAC
+    transcode long enough to be excerpted still shows its grid."""
+    audio, sr = load("loop_amen_full")
+    long = np.concatenate([audio] * 8)
+    path = tmp_path / "fake.flac"
+    sf.write(path, as_flac16(roundtrip(long, sr, Setting("aac", "160k")), sr), sr, subtype="PCM_16")
+    duration = sf.info(path).duration
+    excerpts, rate = decode_excerpts(path, duration, count=4, length=4.5, sample_rate=sr)
+    assert len(excerpts) == 4
+    whole, _ = sf.read(path, dtype="float32", always_2d=True)
+    for ex in excerpts:  # each excerpt sits in the file at a multiple of the grid
+        hits = [s for s in range(0, len(whole) - len(ex) + 1, EXCERPT_GRID) if np.array_equal(whole[s:s + 64], ex[:64])]
+        assert hits, "excerpt does not start on a multiple of the grid"
+    assert grid_codec(grid_features(excerpts, rate)) == "aac"
