@@ -106,21 +106,21 @@ def _find_edge(freqs: np.ndarray, spectrum: np.ndarray, floor: float) -> dict[st
     if hi <= lo:
         return {}
     slope, spread = _suffix_line_fits(freqs[:end] / 1000, spectrum[:end])
-    best: dict[str, float] = {}
-    for k in range(lo, hi):
-        if spread[k + gap] > MAX_FLAT_DB or not SLOPE_RANGE_DB_KHZ[0] <= slope[k + gap] <= SLOPE_RANGE_DB_KHZ[1]:
-            continue
-        # the loud part of the band under the edge: sparse music (bells, harmonics) has
-        # partials there with little between them, and the partials are what a lowpass cuts
-        below_db = float(np.percentile(spectrum[k - gap - side:k - gap], 75))
-        above_db = float(np.median(spectrum[k + gap:k + gap + side]))
-        drop = below_db - above_db
-        if drop > best.get("drop_db", -np.inf):
-            best = {"k": k, "drop_db": drop, "below_db": below_db, "above_db": above_db,
-                    "flat_db": float(spread[k + gap]), "slope_db_khz": float(slope[k + gap])}
-    if not best:
+    ks = np.arange(lo, hi)
+    level = (spread[ks + gap] <= MAX_FLAT_DB) & (slope[ks + gap] >= SLOPE_RANGE_DB_KHZ[0]) & (
+        slope[ks + gap] <= SLOPE_RANGE_DB_KHZ[1])
+    ks = ks[level & (ks + gap + side <= n)]
+    if len(ks) == 0:
         return {}
-    k = int(best["k"])
+    windows = np.lib.stride_tricks.sliding_window_view(spectrum, side)
+    # the loud part of the band under the edge: sparse music (bells, harmonics) has
+    # partials there with little between them, and the partials are what a lowpass cuts
+    below = np.percentile(windows[ks - gap - side], 75, axis=1)
+    above = np.median(windows[ks + gap], axis=1)
+    i = int(np.argmax(below - above))  # the first of equals, lowest in frequency
+    k = int(ks[i])
+    best = {"drop_db": float(below[i] - above[i]), "below_db": float(below[i]), "above_db": float(above[i]),
+            "flat_db": float(spread[k + gap]), "slope_db_khz": float(slope[k + gap])}
     # transition width: from within 3 dB of the music to within 3 dB of the floor
     k_lo = k
     while k_lo > 0 and spectrum[k_lo] < best["below_db"] - 3:
