@@ -67,6 +67,8 @@ def _vorbis(n: int) -> np.ndarray:
 
 
 WINDOWS = {"aac": _kbd(N).astype(np.float32), "vorbis": _vorbis(N).astype(np.float32)}
+# the rounding noise each window passes into a coefficient
+_NOISE = {codec: _LSB_NOISE * float(np.sqrt(np.sum(w.astype(np.float64) ** 2))) for codec, w in WINDOWS.items()}
 _Q = N // 4
 _K = np.arange(HOP // 2)
 _PRE = np.exp(-1j * np.pi * (_K + 0.25) / HOP).astype(np.complex64)
@@ -108,8 +110,9 @@ def _frame_starts(lengths: Sequence[int]) -> list[tuple[int, np.ndarray]]:
 
 def grid_features(excerpts: Sequence[np.ndarray], sample_rate: int) -> dict[str, float]:
     """Per window: `grid_<codec>_excess` and `grid_<codec>_ratio` (see the module doc), and
-    `grid_<codec>_at`, the position in samples. Each excerpt must start on a multiple of
-    1024 samples of the file. Empty where there is too little music to tell."""
+    `grid_<codec>_at`, the position in samples. Each excerpt (mono or (frames, channels))
+    must start on a multiple of 1024 samples of the file. Empty where there is too little
+    music to tell."""
     if not 32000 <= sample_rate <= 48000:
         return {}
     mono = [to_mono(x) for x in excerpts]
@@ -125,7 +128,7 @@ def grid_features(excerpts: Sequence[np.ndarray], sample_rate: int) -> dict[str,
     b0, b1 = (int(hz / (sample_rate / N)) for hz in BAND_HZ)
     out: dict[str, float] = {}
     for codec, window in WINDOWS.items():
-        noise = _LSB_NOISE * float(np.sqrt(np.sum(window.astype(np.float64) ** 2)))
+        noise = _NOISE[codec]
         mags = mdct_magnitudes(frames * window)[..., b0:b1]
         # the geometric mean: one position's outlier does not make a cell loud
         loud = np.log(mags + noise).mean(axis=0) > np.log(LOUD_X_NOISE * noise)

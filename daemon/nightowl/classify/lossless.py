@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from .codecgrid import MIN_EXCESS, MIN_RATIO, grid_codec, grid_features
-from .spectral import power_frames, power_mean_db, smooth, to_db
+from .spectral import power_frames, power_mean_db, smooth, to_db, to_mono
 
 VERDICTS = ("lossless", "transcoded", "upsampled", "inconclusive", "not_applicable")
 STANDARD_NYQUISTS = (11025.0, 16000.0, 22050.0, 24000.0)
@@ -207,8 +207,9 @@ def measure_power(freqs: np.ndarray, power: np.ndarray, sample_rate: int) -> dic
 def check_lossless(excerpts: Sequence[np.ndarray], sample_rate: int) -> LosslessCheck:
     """Judge whether decoded lossless audio was once lossy (or upsampled). Each excerpt
     must start on a multiple of 1024 samples of the file (see codecgrid.py)."""
-    f = measure(excerpts, sample_rate)
-    f.update(grid_features(excerpts, sample_rate))
+    mono = [to_mono(x) for x in excerpts]  # both measures work on the mid channel
+    f = measure(mono, sample_rate)
+    f.update(grid_features(mono, sample_rate))
     # JSON-friendly: plain rounded floats, nothing undefined
     f = {k: round(float(v), 3) for k, v in f.items() if np.isfinite(v)}
     return decide(f)
@@ -228,14 +229,11 @@ def _resample_wall(f: dict[str, float]) -> float | None:
     return None
 
 
-# Where each encoder puts its lowpass at 44.1 kHz in stereo (kHz, middle of the transition
-# as measured here), from bench/lossless_accuracy.py on the corpus's bright stereo sources.
-# Only the MP3 ones name a family now (AAC and Vorbis show their grid instead); the rest
-# stay as a record of where the families overlap (MP3 160k and AAC 128k both near 17.5 kHz).
-MEASURED_CUTOFFS_KHZ = (
-    (15.2, "mp3"), (16.3, "aac"), (16.6, "mp3"), (16.85, "vorbis"), (17.5, "mp3"), (17.5, "aac"),
-    (18.3, "aac"), (18.75, "mp3"), (19.35, "vorbis"), (19.44, "mp3"), (19.53, "aac"), (20.26, "mp3"),
-)
+# Where LAME puts its lowpass at 44.1 kHz in stereo (kHz, middle of the transition as
+# measured by bench/lossless_accuracy.py on the corpus's bright stereo sources), from 96k
+# up to 320k. Other families' lowpasses overlap these (AAC 128k and MP3 160k both near
+# 17.5 kHz); AAC and Vorbis are named by their grid instead.
+LAME_CUTOFFS_KHZ = (15.2, 16.6, 17.5, 18.75, 19.44, 20.26)
 
 
 def _grid_reason(f: dict[str, float], codec: str) -> str:
@@ -262,7 +260,7 @@ def family(f: dict[str, float]) -> tuple[str, str]:
     # edge without it is most likely LAME's, the commonest source of fake lossless files
     if fc < 16.0:
         return "mp3", f"edge at {fc:.1f} kHz, the LAME lowpass of low bitrates, and no AAC or Vorbis frame grid"
-    dist = min(abs(fc - c) for c, name in MEASURED_CUTOFFS_KHZ if name == "mp3")
+    dist = min(abs(fc - c) for c in LAME_CUTOFFS_KHZ)
     if dist <= 0.6:
         return "mp3", (f"the edge at {fc:.1f} kHz matches a LAME lowpass and no AAC or Vorbis frame grid "
                        "shows (a best guess)")
