@@ -49,6 +49,13 @@ class JobContext:
         outputs = [str(report), *job.get("outputs", [])]
         return outputs if all(Path(p).exists() for p in outputs) else None
 
+    def skip_if_done(self, report: Path) -> list[str] | None:
+        """`already_done`, saying so in the job's progress when it is."""
+        done = self.already_done(report)
+        if done is not None:
+            self.progress("skipped: already done", 1.0)
+        return done
+
     def job_record(self, pipeline: str, outputs: list[Path]) -> dict[str, Any]:
         """The block every report carries so a rerun can tell the job is already done."""
         from .. import __version__

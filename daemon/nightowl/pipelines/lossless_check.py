@@ -20,9 +20,8 @@ def run(ctx: JobContext) -> list[str]:
     """Check the input and write `<name>.lossless.json` and `<name>.spectrogram.png`."""
     params = LosslessCheckParams.model_validate(ctx.params)
     report_path = ctx.output_path(".lossless.json")
-    done = ctx.already_done(report_path)
+    done = ctx.skip_if_done(report_path)
     if done is not None:
-        ctx.progress("skipped: already done", 1.0)
         return done
 
     timings: dict[str, float] = {}

@@ -316,9 +316,8 @@ def plan(ctx: JobContext) -> dict[str, Any]:
 def run(ctx: JobContext) -> list[str]:
     params = PodcastParams.model_validate(ctx.params)
     report_path = ctx.output_path(".podcast.json")
-    done = ctx.already_done(report_path)
+    done = ctx.skip_if_done(report_path)
     if done is not None:
-        ctx.progress("skipped: already done", 1.0)
         return done
 
     key = work_key(NAME, ctx.fingerprint, ctx.params)

@@ -103,9 +103,8 @@ def _write(dest: Path, result: Restored, params: RestoreParams, tags: Tags | Non
 def run(ctx: JobContext) -> list[str]:
     params = RestoreParams.model_validate(ctx.params)
     report_path = ctx.output_path(".restore.json")
-    done = ctx.already_done(report_path)
+    done = ctx.skip_if_done(report_path)
     if done is not None:
-        ctx.progress("skipped: already done", 1.0)
         return done
     if is_restored(ctx.input):
         # restoring a restored file would synthesise on top of a synthesis
