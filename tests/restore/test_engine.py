@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from nightowl.restore import engine
+from nightowl.restore import engine, metrics
 from nightowl.restore.engine import find_cutoff, plausible_cutoff, restore
 from nightowl.restore.gate import GateSettings, gate_weights, residual
 from nightowl.restore.stft import istft, stft
@@ -56,6 +56,19 @@ def test_edges_that_are_not_a_codec_are_left_alone() -> None:
     assert not plausible_cutoff(12000.0)  # instruments can end at 12 kHz
     assert plausible_cutoff(12000.0, bitrate_kbps=64)  # a 64k MP3 does cut there
     assert plausible_cutoff(10500.0)  # the wall of a 22.05 kHz file brought up to 44.1
+    assert plausible_cutoff(20200.0, drop_db=30.0)  # Opus's wall: a deep fall at 20 kHz
+    assert not plausible_cutoff(20200.0, drop_db=16.0)  # a master's own anti-alias filter
+    assert not plausible_cutoff(21000.0, drop_db=40.0)
+
+
+def test_an_opus_wall_is_filled_and_brings_the_top_band_closer(music: tuple[np.ndarray, int]) -> None:
+    audio, sr = music
+    fake = roundtrip(audio, sr, Setting("opus", "96k"))
+    out = restore(fake, sr)
+    assert out.cutoff.hz is not None and 19500 < out.cutoff.hz < 20800 and out.changed_share > 0.3
+    before, ref, _ = metrics.align(fake, audio, sr)
+    after, ref2, _ = metrics.align(out.audio, audio, sr)
+    assert metrics.hf_lsd(after, ref2, sr, out.cutoff.hz) < metrics.hf_lsd(before, ref, sr, out.cutoff.hz) - 3.0
 
 
 def test_blocks_do_not_change_the_result(music: tuple[np.ndarray, int], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,8 +3,9 @@
 What it does, per STFT frame: take the band just under the cutoff, move it up
 (whole multiples of 4 bins, so its phase stays consistent from frame to frame,
 see stft.py), flatten its own envelope, give it the envelope the music under the
-cutoff predicts above it, and turn each bin's phase by a fixed random angle so the
-copy does not sound like an echo of the band it came from. The result is an
+cutoff predicts above it, and turn its phase by a fixed random angle that drifts
+slowly across frequency, so the copy does not sound like an echo of the band it
+came from. The result is an
 estimate of the missing band; the deficit gate decides where any of it is used.
 
 What it cannot do: know what was really there. Harmonics that lay above the
@@ -28,13 +29,21 @@ LEVEL_BAND_HZ = 3000.0
 LEVEL_GAP_HZ = 1500.0
 SLOPE_BAND_HZ = 6000.0  # the long-term slope is fitted over this much
 SMOOTH_HZ = 1000.0  # the envelope a copied band is flattened by
-# spectral slope above the cutoff, dB per kHz: music keeps falling up there; the fit
-# is clamped so one loud cymbal or a dull mix cannot send the estimate anywhere odd
-SLOPE_LIMITS_DB_KHZ = (-3.0, 0.0)
+# spectral slope above the cutoff, dB per kHz: music keeps falling up there. The fit
+# is made on a band the encoder has already thinned towards its lowpass, so a fit
+# steeper than -1 dB/kHz is mostly the encoder's doing (on the benchmark's real
+# sources the top band falls 0-1 dB/kHz); the clamp also keeps one loud cymbal or a
+# dull mix from sending the estimate anywhere odd
+SLOPE_LIMITS_DB_KHZ = (-1.0, 0.0)
 # how much of the copied band's own peaks and dips is kept (0: a smooth envelope, 1: all).
-# Half keeps transients and some tonal texture; the full structure of the band below
-# sounds like a copy and measures worse against real top bands (log-spectral distance)
-FINE_STRUCTURE = 0.5
+# A quarter keeps transients and some tonal texture; the full structure of the band
+# below sounds like a copy and measures worse against real top bands (log-spectral distance)
+FINE_STRUCTURE = 0.25
+# the copy's phase turn: random angles this far apart in frequency, joined linearly.
+# A turn drawn afresh for every bin makes a spectrum no signal has: overlap-add then
+# cancels part of it (about 4 dB of the copy's level on real music) and smears it in
+# time. A turn that drifts slowly is a short all-pass filter, which keeps both.
+TURN_STEP_HZ = 1000.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,10 @@ class Envelope:
 
     slope_db_khz: float
     gain_db: float = 0.0  # overall level of the replica against the extrapolated envelope
+    # a steeper fall from here up (dB per kHz), where a master's own anti-alias filter
+    # or what lies above a 20 kHz codec wall makes the plain slope too hopeful
+    rolloff_hz: float | None = None
+    rolloff_db_khz: float = 0.0
 
 
 def _band_mean(power: np.ndarray, lo: int, hi: int) -> np.ndarray:
@@ -109,11 +122,16 @@ def replicate(spec: np.ndarray, cutoff_bin: int, sample_rate: int, envelope: Env
     flat = (src_mag / np.sqrt(local[:, sources - lo, :] + 1e-12)) ** FINE_STRUCTURE
 
     rel_db = envelope.slope_db_khz * (targets * hz - level_hz) / 1000.0
+    if envelope.rolloff_hz is not None:
+        rel_db = rel_db - envelope.rolloff_db_khz * np.maximum(targets * hz - envelope.rolloff_hz, 0.0) / 1000.0
     target_db = level_db[:, None, :] + (rel_db + envelope.gain_db)[None, :, None]
     mag = flat * (10.0 ** (target_db / 20.0)).astype(np.float32)
 
-    # a fixed random turn per bin, the same in every channel (keeps the stereo image)
-    turn = np.exp(1j * np.random.default_rng(seed).uniform(0, 2 * np.pi, len(targets))).astype(np.complex64)
+    # a fixed random turn, the same in every channel (keeps the stereo image)
+    step = max(1, round(TURN_STEP_HZ / hz))
+    knots = np.random.default_rng(seed).uniform(0, 2 * np.pi, len(targets) // step + 2)
+    angles = np.interp(np.arange(len(targets)) / step, np.arange(len(knots)), knots)
+    turn = np.exp(1j * angles).astype(np.complex64)
     phase = src / np.maximum(src_mag, 1e-12)
     out[:, cutoff_bin:, :] = mag * phase * turn[None, :, None]
     return out
