@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 
 from bench.transcode import Setting, as_flac16, roundtrip, upsample
-from nightowl.classify.lossless import LosslessCheck, check_lossless
+from nightowl.classify.lossless import LosslessCheck, check_lossless, loud_moments
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,3 +89,10 @@ def test_result_is_json_friendly_and_explained() -> None:
     assert d["verdict"] == "transcoded" and d["reasons"]
     assert all(isinstance(v, float) for v in d["features"].values())
     assert isinstance(res, LosslessCheck)
+
+
+@pytest.mark.parametrize("frames", [3, 4, 10, 11, 384])
+def test_loud_moments_is_numpys_closest_observation_quantile(frames: int) -> None:
+    power = np.random.default_rng(frames).exponential(size=(frames, 64)).astype(np.float32)
+    expected = np.quantile(power, 0.9, axis=0, method="closest_observation")
+    assert np.array_equal(loud_moments(power), expected)

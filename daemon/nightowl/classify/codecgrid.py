@@ -38,7 +38,9 @@ HOP = N // 2
 STEP = 64  # grid positions tried, this far apart
 PHASES = HOP // STEP
 BAND_HZ = (1000.0, 19000.0)
-MAX_FRAMES = 24  # spread over the excerpts
+# over the excerpts, 4 consecutive frames each. 24 cost half as much again and, on the
+# corpus, named 3 fewer families right (6 gained, 3 lost, detections and genuine files alike)
+MAX_FRAMES = 16
 # 16-bit rounding noise per coefficient (an LSB of 2^-15 on full scale 1.0, uniform)
 _LSB_NOISE = 2.0**-15 / np.sqrt(12.0)
 ZERO_X_NOISE = 2.5  # a coefficient under this many noise sigmas counts as quantised to zero
@@ -131,10 +133,13 @@ def grid_features(excerpts: Sequence[np.ndarray], sample_rate: int) -> dict[str,
         noise = _NOISE[codec]
         mags = mdct_magnitudes(frames * window)[..., b0:b1]
         # the geometric mean: one position's outlier does not make a cell loud
-        loud = np.log(mags + noise).mean(axis=0) > np.log(LOUD_X_NOISE * noise)
-        if loud.sum() < MIN_CELLS:
+        logs = mags + noise
+        np.log(logs, out=logs)
+        loud = logs.mean(axis=0) > np.log(LOUD_X_NOISE * noise)
+        cells = int(loud.sum())
+        if cells < MIN_CELLS:
             continue
-        zeros = (mags[:, loud] < ZERO_X_NOISE * noise).mean(axis=1)
+        zeros = np.count_nonzero((mags < ZERO_X_NOISE * noise) & loud, axis=(1, 2)) / cells
         best = int(zeros.argmax())
         rest = float(np.median(np.delete(zeros, best)))
         excess = float(zeros[best]) - rest
