@@ -194,7 +194,8 @@ def measure_power(freqs: np.ndarray, power: np.ndarray, sample_rate: int) -> dic
     power = power[active]
     # the loud moments per frequency (90th percentile over frames), not the average: a
     # struck bell or a cymbal shows its top only briefly, and a lowpass cuts it every time
-    spectrum = smooth(to_db(loud_moments(power)), 5)
+    raw = to_db(loud_moments(power))
+    spectrum = smooth(raw, 5)
     df = freqs[1]
     floor = float(np.percentile(spectrum[int(1000 / df):-int(60 / df)], 1))
     f["floor_db"] = floor
@@ -209,7 +210,32 @@ def measure_power(freqs: np.ndarray, power: np.ndarray, sample_rate: int) -> dic
     if edge:
         f["above_hz"] = nyq - edge["cutoff_hz"]
         f.update(_under_edge(power, freqs, edge["cutoff_hz"], floor))
+        f.update(_final_fall(freqs, raw, edge["cutoff_hz"], sample_rate))
     return f
+
+
+def _final_fall(freqs: np.ndarray, raw_db: np.ndarray, cutoff: float, sample_rate: int) -> dict[str, float]:
+    """How an edge near 20 kHz ends: Hz per dB from half to nine tenths of the way down
+    (in dB) from the music under it to the floor over it, on the unsmoothed spectrum.
+
+    MP3 at 256-320 kbps and Opus both stop near 20 kHz. LAME's lowpass lies in its
+    polyphase filterbank and ends abruptly; Opus's wall reaches a 44.1 kHz file through
+    a resampler (Opus always codes at 48 kHz) and ends softer. Measured at 44.1 kHz only.
+    """
+    if sample_rate != 44100 or not 19500.0 <= cutoff <= 20800.0:
+        return {}
+    df = freqs[1] - freqs[0]
+    music = float(np.median(raw_db[int((cutoff - 1500) / df):int((cutoff - 500) / df)]))
+    floor = float(np.median(raw_db[int(21000 / df):int(21800 / df)]))
+    span = music - floor
+    if span < 15.0:
+        return {}
+    start = int((cutoff - 1000) / df)
+
+    def reach(share: float) -> float:
+        return float(freqs[start + int(np.argmax(raw_db[start:] < music - share * span))])
+
+    return {"fall_hz_db": (reach(0.9) - reach(0.5)) / (0.4 * span)}
 
 
 def check_lossless(excerpts: Sequence[np.ndarray], sample_rate: int) -> LosslessCheck:
@@ -242,6 +268,9 @@ def _resample_wall(f: dict[str, float]) -> float | None:
 # up to 320k. Other families' lowpasses overlap these (AAC 128k and MP3 160k both near
 # 17.5 kHz); AAC and Vorbis are named by their grid instead.
 LAME_CUTOFFS_KHZ = (15.2, 16.6, 17.5, 18.75, 19.44, 20.26)
+# an edge near 20 kHz ending faster than this (Hz per dB, see _final_fall) is LAME's: on
+# the corpus MP3 256/320k ends at 4-9 Hz/dB where it is measurable, Opus at 11 and over
+MP3_FALL_HZ_DB = 10.0
 
 
 def _grid_reason(f: dict[str, float], codec: str) -> str:
@@ -261,6 +290,10 @@ def family(f: dict[str, float]) -> tuple[str, str]:
     fc = _g(f, "cutoff_hz") / 1000
     shelf, holes = _g(f, "shelf_db"), _g(f, "holes", -1)
     if 19.9 <= fc <= 20.7 and holes <= 0.01:
+        fall = f.get("fall_hz_db")
+        if fall is not None and fall < MP3_FALL_HZ_DB:
+            return "mp3", (f"edge at {fc:.1f} kHz that ends as abruptly as LAME's lowpass ({fall:.0f} Hz per dB "
+                           "into the floor; Opus's 20 kHz wall, resampled from 48 kHz, ends softer)")
         return "opus", "edge at 20 kHz, where Opus always stops, with no band dropouts under it"
     if shelf >= 3.0:
         return "aac", f"a flat shelf {shelf:.0f} dB over the floor past the edge, as AAC leaves"
