@@ -21,3 +21,16 @@ def test_the_daemon_imports_no_decoder_analysis_or_model() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_the_daemon_keeps_pandas_out() -> None:
+    code = (
+        "import sys\n"
+        "from nightowl.cli import keep_daemon_small\n"
+        "keep_daemon_small()\n"
+        "from nightowl.service import Daemon\n"
+        "from nightowl.store import Store\n"
+        "print(sys.modules.get('pandas') is None)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
