@@ -214,6 +214,10 @@ def measure_power(freqs: np.ndarray, power: np.ndarray, sample_rate: int) -> dic
     return f
 
 
+# where MP3 at 256-320 kbps and Opus both put their edge at 44.1 kHz
+NEAR_20K_HZ = (19500.0, 20800.0)
+
+
 def _final_fall(freqs: np.ndarray, raw_db: np.ndarray, cutoff: float, sample_rate: int) -> dict[str, float]:
     """How an edge near 20 kHz ends: Hz per dB from half to nine tenths of the way down
     (in dB) from the music under it to the floor over it, on the unsmoothed spectrum.
@@ -222,7 +226,7 @@ def _final_fall(freqs: np.ndarray, raw_db: np.ndarray, cutoff: float, sample_rat
     polyphase filterbank and ends abruptly; Opus's wall reaches a 44.1 kHz file through
     a resampler (Opus always codes at 48 kHz) and ends softer. Measured at 44.1 kHz only.
     """
-    if sample_rate != 44100 or not 19500.0 <= cutoff <= 20800.0:
+    if sample_rate != 44100 or not NEAR_20K_HZ[0] <= cutoff <= NEAR_20K_HZ[1]:
         return {}
     df = freqs[1] - freqs[0]
     music = float(np.median(raw_db[int((cutoff - 1500) / df):int((cutoff - 500) / df)]))

@@ -118,7 +118,7 @@ def find_cutoff(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, bitrate_kbps:
     if len(power) > SLOPE_FRAMES:  # frames spread evenly over the track are enough for a slope
         power = power[np.linspace(0, len(power) - 1, SLOPE_FRAMES).astype(int)]
     long_term = smooth(to_db(power.mean(axis=0)), 9)
-    return Cutoff(float(hz), fit_slope(long_term, freqs, float(hz)), float(f["drop_db"]))
+    return Cutoff(float(hz), fit_slope(long_term, freqs, float(hz)), float(drop))
 
 
 def envelope_for(cutoff: Cutoff) -> Envelope:
