@@ -17,6 +17,11 @@ with nightowl.restore.metrics:
 Per profile and over all clips: means, and paired bootstrap 95% CIs of the change
 (engine minus input, 10,000 resamples of the clips).
 
+Baseline. `copy-up` is the crude band replication the targets are set against,
+scored beside the engine on the same clips and the same cutoffs: the 4 kHz under
+the cutoff copied up as it is (STFT magnitude and phase, in whole copies of the
+band), 1 dB quieter per kHz it moved, added to the input; no envelope, no gate.
+
 Targets for the DSP engine (over all clips): LSD >= 30% lower and HF-LSD >= 40% lower
 than the input, mean SI-SDR no more than 0.1 dB below the input, no clip's LSD worse.
 
@@ -58,6 +63,7 @@ from nightowl.audio.decode import decode  # noqa: E402
 from nightowl.restore import metrics  # noqa: E402
 from nightowl.restore.engine import Cutoff, Estimator, find_cutoff, restore  # noqa: E402
 from nightowl.restore.neural import NeuralEstimator  # noqa: E402
+from nightowl.restore.stft import SHIFT_STEP, bin_hz, istft, stft  # noqa: E402
 
 CORPUS = BENCH / "corpus"
 PROFILES = ("mp3 96k", "mp3 128k", "mp3 192k", "aac 128k", "opus 64k", "opus 96k")
@@ -66,6 +72,26 @@ PROFILES = ("mp3 96k", "mp3 128k", "mp3 192k", "aac 128k", "opus 64k", "opus 96k
 NOMINAL_CUTOFF_HZ = {"mp3": 16500.0, "aac": 16000.0, "opus": 20000.0, "vorbis": 16000.0}
 TARGETS = {"lsd_change": -0.30, "hf_lsd_change": -0.40, "si_sdr_drop_db": -0.1, "clips_worse": 0,
            "dsp_realtime": 30.0}
+
+
+COPY_UP_BAND_HZ = 4000.0
+COPY_UP_SLOPE_DB_KHZ = -1.0
+
+
+def copy_up(x: np.ndarray, sr: int, cutoff: Cutoff) -> np.ndarray:
+    """The crude baseline (see the module doc): (frames, channels) in, same out."""
+    if cutoff.hz is None:
+        return x
+    spec = stft(x.T)
+    hz = bin_hz(sr)
+    first = int(np.ceil(cutoff.hz / hz))
+    width = int(COPY_UP_BAND_HZ / hz) // SHIFT_STEP * SHIFT_STEP  # keeps the copies' phase consistent
+    targets = np.arange(first, spec.shape[1])
+    sources = first - width + (targets - first) % width
+    gain = 10 ** (COPY_UP_SLOPE_DB_KHZ * (targets - sources) * hz / 1000 / 20)
+    added = np.zeros_like(spec)
+    added[:, targets] = spec[:, sources] * gain[None, :, None].astype(np.float32)
+    return x + istft(added, len(x)).T
 
 
 def clips(profiles: list[str]) -> list[dict]:
@@ -106,6 +132,9 @@ def evaluate(recs: list[dict], engines: dict[str, Estimator | None]) -> list[dic
             result = restore(x, sr, estimator=estimator, cutoff=cutoff)
             cpu = time.process_time() - t
             row[name] = {**score(result.audio, ref, sr, band), "cpu_s": cpu, "filled": result.changed_share}
+        t = time.process_time()
+        crude = copy_up(x, sr, cutoff)
+        row["copy-up"] = {**score(crude, ref, sr, band), "cpu_s": time.process_time() - t, "filled": None}
         rows.append(row)
         if (i + 1) % 25 == 0:
             print(f"  {i + 1}/{len(recs)} clips", file=sys.stderr)
@@ -184,7 +213,7 @@ def neural_speed(audio: np.ndarray, model: NeuralEstimator | None) -> dict:
 
 
 def print_table(summary: dict, engine: str) -> None:
-    print(f"\n{engine} engine vs input (means; change with paired bootstrap 95% CI)")
+    print(f"\n{engine} vs input (means; change with paired bootstrap 95% CI)")
     print(f"{'profile':<10}{'n':>4}  {'LSD dB':>22}  {'HF-LSD dB':>22}  {'MR-STFT':>18}  {'SI-SDR dB':>26}  worse")
     def cell(c: dict, rel: bool = True) -> str:
         change = f"{c['relative']:+.0%}" if rel else f"{c['change']:+.3f}"
@@ -219,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         "stft": "Hann 2048, hop 512, power |X|^2 of full-scale float audio", "floor": 1e-10,
         "alignment": "GCC-PHAT, integer lag, common span", "hf_band": "above the input's cutoff"},
         "targets": TARGETS, "summary": {}, "rows": rows}
-    for name in engines:
+    for name in (*engines, "copy-up"):
         result["summary"][name] = summarise(rows, name)
         print_table(result["summary"][name], name)
     s = result["summary"]["dsp"]["all"]
