@@ -25,12 +25,14 @@ file the intake and the full decode alternate, `--reps` times each (default 5), 
 the medians of CPU time (time.process_time) and wall time (time.perf_counter) are
 compared. Files are read from the page cache after the first repetition, for both.
 Target: intake CPU <= 0.25 x full-decode CPU for files of 3 minutes and more.
+Numeric libraries run on one thread, as in the daemon's analysis child.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -39,8 +41,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-import soundfile as sf
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # before numpy loads: as the analysis child does
+
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent

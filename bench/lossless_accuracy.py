@@ -31,7 +31,8 @@ import numpy as np
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "daemon"))
 
-from nightowl.audio.decode import decode, decode_excerpts  # noqa: E402
+from nightowl.audio.decode import decode, decode_excerpts, excerpt_offsets  # noqa: E402
+from nightowl.classify.analyse import EXCERPT_SECONDS, EXCERPTS  # noqa: E402
 from nightowl.classify.lossless import check_lossless, decide  # noqa: E402
 from nightowl.classify.spectral import power_mean_db, spectrum_frames  # noqa: E402
 
@@ -60,9 +61,11 @@ def evaluate(corpus: Path) -> list[dict]:
               if rec["path"].startswith("genuine/")}
     rows = []
     for rec in manifest["files"]:
-        excerpts, sr = decode_excerpts(corpus / rec["path"], rec["duration"], sample_rate=rec["sample_rate"])
+        excerpts, sr = decode_excerpts(corpus / rec["path"], rec["duration"], count=EXCERPTS, length=EXCERPT_SECONDS,
+                                       sample_rate=rec["sample_rate"])
+        starts = excerpt_offsets(rec["duration"], EXCERPTS, EXCERPT_SECONDS, rec["sample_rate"])
         t0 = time.process_time()
-        res = check_lossless(excerpts, sr)
+        res = check_lossless(excerpts, sr, starts)
         cpu = time.process_time() - t0
         rows.append({**{k: rec[k] for k in ("path", "truth", "codec", "setting", "source", "duration", "channels")},
                      "source_bright_db": round(bright.get(rec["source"], -999.0), 1),

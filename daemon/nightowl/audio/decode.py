@@ -108,8 +108,18 @@ def excerpt_starts(duration: float, count: int, length: float) -> list[float]:
 
 
 # excerpts start on multiples of this many samples of the file, so a codec's frame grid
-# (1024 samples for AAC and Vorbis) lies at the same place in each (classify/codecgrid.py)
+# (1024 samples for AAC and Vorbis) lies at the same place in each (classify/codecgrid.py);
+# MP3's 576-sample granules do not divide it, so that check is told each excerpt's start
 EXCERPT_GRID = 1024
+
+
+def excerpt_offsets(duration: float, count: int, length: float, sample_rate: int) -> list[int]:
+    """The first sample (in the file) of each excerpt `decode_excerpts` decodes with this
+    `sample_rate`: on multiples of EXCERPT_GRID, or [0] where it decodes the whole file."""
+    starts = excerpt_starts(duration, count, length)
+    if starts == [0.0]:
+        return [0]
+    return [int(s * sample_rate) // EXCERPT_GRID * EXCERPT_GRID for s in starts]
 
 
 def decode_excerpts(
@@ -127,7 +137,7 @@ def decode_excerpts(
         audio, sr = decode(path)
         return [audio], sr
     if sample_rate:
-        starts = [int(s * sample_rate) // EXCERPT_GRID * EXCERPT_GRID / sample_rate for s in starts]
+        starts = [n / sample_rate for n in excerpt_offsets(duration, count, length, sample_rate)]
     parts: list[np.ndarray] = []
     sr = 0
     for start in starts:
@@ -144,6 +154,7 @@ class Excerpts:
     middle: list[np.ndarray]
     tail: np.ndarray
     sample_rate: int
+    starts: list[int]  # each middle excerpt's first sample in the file
 
 
 def decode_plan(
@@ -158,8 +169,9 @@ def decode_plan(
     if duration <= 2 * edge + count * length * 1.5:
         audio, sr = decode(path)
         n = int(edge * sr)
-        return Excerpts(audio[:n], [audio], audio[-n:] if len(audio) > n else audio, sr)
+        return Excerpts(audio[:n], [audio], audio[-n:] if len(audio) > n else audio, sr, [0])
     middle, sr = decode_excerpts(path, duration, count=count, length=length, sample_rate=sample_rate)
     head, _ = decode(path, duration=edge)
     tail, _ = decode(path, start=max(0.0, duration - edge - 0.05), duration=edge)
-    return Excerpts(head, middle, tail, sr)
+    starts = excerpt_offsets(duration, count, length, sample_rate) if sample_rate else []  # [] : not on a grid
+    return Excerpts(head, middle, tail, sr, starts)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..audio.decode import DecodeError, decode_excerpts, decode_plan
+from ..audio.decode import DecodeError, decode_excerpts, decode_plan, excerpt_offsets
 from ..audio.probe import Probe, ProbeError, probe
 from .concert import concert_features, concert_score
 from .decide import decide_class
@@ -57,7 +57,8 @@ def lossless_check_of(path: Path, info: Probe) -> dict[str, Any]:
     """Run the fake-lossless check on excerpts of a lossless file."""
     excerpts, sr = decode_excerpts(path, info.duration, count=EXCERPTS, length=EXCERPT_SECONDS,
                                    sample_rate=info.sample_rate)
-    return check_lossless(excerpts, sr).to_dict()
+    starts = excerpt_offsets(info.duration, EXCERPTS, EXCERPT_SECONDS, info.sample_rate)
+    return check_lossless(excerpts, sr, starts).to_dict()
 
 
 def read_sidecars(path: Path) -> dict[str, str]:
@@ -104,7 +105,7 @@ def analyse(path: str | Path, options: ClassOptions | None = None) -> Analysis:
     if peak == 0.0 and all(x.size == 0 for x in (plan.head, *plan.middle)):
         return Analysis(path=str(path), ok=False, error="the file holds no audio samples", probe=info.to_dict(),
                         reasons=["unreadable: the file holds no audio samples"])
-    check = check_lossless(plan.middle, sr).to_dict() if info.lossless else dict(NOT_APPLICABLE)
+    check = check_lossless(plan.middle, sr, plan.starts).to_dict() if info.lossless else dict(NOT_APPLICABLE)
     tag_cues = podcast_metadata_cues(info.tags, path)
     # a short file is one excerpt: listen at four places in it all the same
     heard = speech_share(plan.middle if len(plan.middle) > 1 else np.array_split(plan.middle[0], EXCERPTS), sr)

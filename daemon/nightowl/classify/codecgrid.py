@@ -6,9 +6,9 @@ at the encoder's frame positions, with the encoder's window, and the coefficient
 the encoder quantised to zero come back as zero, to within the rounding of the
 16-bit file; at any other position each coefficient also collects leakage from
 its neighbours and is rarely that small. Music has no such grid, and neither do
-MP3 (a hybrid polyphase filterbank) or Opus (coded at 48 kHz and resampled) at
-44.1 kHz: for those this check finds nothing, which is why it only ever adds
-evidence, never clears a file.
+MP3 (a hybrid polyphase filterbank: mp3grid.py looks for its granules) or Opus
+(coded at 48 kHz and resampled) at 44.1 kHz: for those this check finds nothing,
+which is why it only ever adds evidence, never clears a file.
 
 Unlike the lowpass edge this needs no treble: it sees AAC at 256 kbps and Vorbis
 at q8 in material too dull to show a cutoff. It needs the grid's position. The

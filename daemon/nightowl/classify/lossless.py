@@ -24,8 +24,9 @@ Around the edge each family leaves marks of its own, used to name it:
 
 AAC and Vorbis also leave their transform grid in the samples, with or without any
 treble: MDCT frames at the encoder's positions show the coefficients it zeroed
-(codecgrid.py). Where that grid shows, it names the family outright, and it
-catches transcodes whose lowpass is too high or whose music too dull to show an edge.
+(codecgrid.py), and so do MP3's granules through its hybrid filterbank (mp3grid.py).
+Where a grid shows, it names the family outright, and it catches transcodes whose
+lowpass is too high or whose music too dull to show an edge.
 
 Quiet or dull material hides all of this, so the answer there is `inconclusive`.
 The decision is deliberately conservative: calling a genuine file `transcoded`
@@ -40,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from . import mp3grid
 from .codecgrid import MIN_EXCESS, MIN_RATIO, grid_codec, grid_features
 from .spectral import power_frames, power_mean_db, smooth, to_db, to_mono
 
@@ -242,12 +244,15 @@ def _final_fall(freqs: np.ndarray, raw_db: np.ndarray, cutoff: float, sample_rat
     return {"fall_hz_db": (reach(0.9) - reach(0.5)) / (0.4 * span)}
 
 
-def check_lossless(excerpts: Sequence[np.ndarray], sample_rate: int) -> LosslessCheck:
+def check_lossless(excerpts: Sequence[np.ndarray], sample_rate: int,
+                   starts: Sequence[int] | None = None) -> LosslessCheck:
     """Judge whether decoded lossless audio was once lossy (or upsampled). Each excerpt
-    must start on a multiple of 1024 samples of the file (see codecgrid.py)."""
-    mono = [to_mono(x) for x in excerpts]  # both measures work on the mid channel
+    must start on a multiple of 1024 samples of the file (see codecgrid.py); `starts`:
+    their first samples in the file (see mp3grid.py; by default one excerpt from the start)."""
+    mono = [to_mono(x) for x in excerpts]  # every measure works on the mid channel
     f = measure(mono, sample_rate)
     f.update(grid_features(mono, sample_rate))
+    f.update(mp3grid.grid_features(mono, sample_rate, starts if starts is not None else [0] * len(mono)))
     # JSON-friendly: plain rounded floats, nothing undefined
     f = {k: round(float(v), 3) for k, v in f.items() if np.isfinite(v)}
     return decide(f)
@@ -285,12 +290,20 @@ def _grid_reason(f: dict[str, float], codec: str) -> str:
             f"anywhere else: the {codec.upper() if codec == 'aac' else codec.capitalize()} encoder's frames")
 
 
+def _mp3_grid_reason(f: dict[str, float]) -> str:
+    return (f"MP3's hybrid filterbank, run at granules starting {_g(f, 'grid_mp3_at'):.0f} samples into the "
+            f"576-sample grid, finds {_g(f, 'grid_mp3_excess'):.0%} more lines quantised to zero than at the "
+            f"other positions ({_g(f, 'grid_mp3_z'):.0f} sigma): an MP3 encoder's granules")
+
+
 def family(f: dict[str, float]) -> tuple[str, str]:
     """Name the encoder family from its transform grid if it shows, else from where the
     edge is and what happens around it."""
     grid = grid_codec(f)
     if grid is not None:
         return grid, _grid_reason(f, grid)
+    if mp3grid.shows_grid(f):
+        return "mp3", _mp3_grid_reason(f)
     fc = _g(f, "cutoff_hz") / 1000
     shelf, holes = _g(f, "shelf_db"), _g(f, "holes", -1)
     if 19.9 <= fc <= 20.7 and holes <= 0.01:
@@ -343,6 +356,10 @@ def decide(f: dict[str, float]) -> LosslessCheck:
         conf = float(np.clip(0.6 + (ratio - MIN_RATIO) / 20 + (_g(f, f"grid_{grid}_excess") - MIN_EXCESS), 0.6, 0.99))
         return LosslessCheck("transcoded", grid, None, conf, f, [
             _grid_reason(f, grid), "no codec lowpass shows in the spectrum, but the codec's frame grid does"])
+    if mp3grid.shows_grid(f):
+        conf = float(np.clip(0.6 + (_g(f, "grid_mp3_z") - mp3grid.MIN_Z) / 50, 0.6, 0.99))
+        return LosslessCheck("transcoded", "mp3", None, conf, f, [
+            _mp3_grid_reason(f), "no codec lowpass shows in the spectrum, but MP3's granule grid does"])
     top = _g(f, "top_band_db")
     if top >= 15.0:
         conf = float(np.clip(0.6 + (top - 15.0) / 50, 0.6, 0.95))

@@ -50,11 +50,16 @@ def power_frames(
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
     if not chunks:
         return freqs, np.zeros((0, len(freqs)), dtype=np.float32)
-    frames = np.concatenate(chunks)
+    frames = np.concatenate(chunks)  # a fresh array: windowed and transformed in place
     if max_frames is not None and len(frames) > max_frames:
         frames = frames[np.linspace(0, len(frames) - 1, max_frames).astype(int)]
-    spectra = scipy.fft.rfft(frames * window, axis=1)  # float32 in, complex64 out: half numpy's cost
-    return freqs, (spectra.real ** 2 + spectra.imag ** 2) / np.float32(scale)
+    frames *= window
+    # float32 in, complex64 out: half numpy's cost
+    spectra = scipy.fft.rfft(frames, axis=1, overwrite_x=True)
+    power = np.square(spectra.real)
+    power += np.square(spectra.imag)
+    power *= np.float32(1.0 / scale)
+    return freqs, power
 
 
 def to_db(power: np.ndarray) -> np.ndarray:
