@@ -21,10 +21,10 @@ searched in full, because MP3 decoders trim different amounts of priming (LAME's
    position, among the lines that are loud over the positions (music is there), the
    count that falls to the rounding noise. The counts drift slowly with the position,
    so a running median is taken off; the highest few positions are the candidates.
-2. Confirm: on six other granules per excerpt, each candidate against the 17
-   positions that share its polyphase phase but not its MDCT phase (the same subband
-   samples, cut into the wrong granules). z = (candidate - median of those) / their
-   robust spread.
+2. Confirm: on six other granules per excerpt, each candidate, and the positions
+   common decoders leave the grid at, against the 17 positions that share its
+   polyphase phase but not its MDCT phase (the same subband samples, cut into the
+   wrong granules). z = (candidate - median of those) / their robust spread.
 
 A grid is z over MIN_Z. Short blocks (transients) are not modelled: those granules
 simply show no zeros. Excerpts must come with their first sample's index in the
@@ -46,6 +46,11 @@ BANDS = (1, 29)  # subbands examined: ~0.7-20 kHz at 44.1 kHz
 SEARCH_GRANULES = 4  # over all excerpts
 CONFIRM_GRANULES = 24
 CANDIDATES = 4
+# where common decoder chains leave LAME's granules (file sample mod 576), confirmed
+# whatever the search finds: 48 where the decoder trims the priming LAME's gapless tag
+# declares (576 + 529 samples; FFmpeg, mpg123, foobar2000) or only its own 529, 1 where
+# it trims nothing or only the 576
+DECODER_POSITIONS = (48, 1)
 TREND = 33  # positions in the running median taken off the search counts
 ZERO_X_NOISE = 2.5  # a line under this many noise sigmas counts as quantised to zero
 LOUD_X_NOISE = 4.0  # lines whose mean size over the positions is over this are music
@@ -231,7 +236,7 @@ def grid_features(excerpts: Sequence[np.ndarray], sample_rate: int, starts: Sequ
         cells += n
     if cells < MIN_CELLS // 4:
         return {}
-    candidates = np.argsort(-residual)[:CANDIDATES]
+    candidates = np.union1d(np.argsort(-residual)[:CANDIDATES], DECODER_POSITIONS)
 
     # 2. confirm: the candidates' polyphase phases, each at all 18 MDCT phases
     classes = np.unique(candidates % SUBBANDS)
