@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 from nightowl.audio.decode import EXCERPT_GRID, decode_excerpts
-from nightowl.classify.codecgrid import grid_codec, grid_features, mdct_magnitudes
+from nightowl.classify.codecgrid import (
+    MIN_RATIO,
+    MIN_Z,
+    grid_codec,
+    grid_features,
+    mdct_magnitudes,
+)
 from nightowl.classify.lossless import check_lossless
 
 from bench.transcode import Setting, as_flac16, roundtrip
@@ -40,6 +46,20 @@ def test_aac_and_vorbis_show_their_grid(setting: Setting) -> None:
     res = check_lossless([fake], sr)
     assert res.verdict == "transcoded" and res.source_codec == setting.codec, res.reasons
     assert any("MDCT" in r for r in res.reasons)
+
+
+@pytest.mark.parametrize(("name", "setting"), [("ambi_glass_hum", Setting("aac", "256k")),
+                                               ("ambi_glass_hum", Setting("aac", "192k")),
+                                               ("guit_em9", Setting("vorbis", "q8"))], ids=str)
+def test_dull_music_shows_its_grid_through_the_spread(name: str, setting: Setting) -> None:
+    """Dull music leaves many coefficients at the noise at every position, so the best one
+    is not far above the others' median (the ratio), but it is far outside their spread."""
+    audio, sr = load(name)
+    fake = as_flac16(roundtrip(audio, sr, setting), sr)
+    f = grid_features([fake], sr)
+    assert f[f"grid_{setting.codec}_ratio"] < MIN_RATIO
+    assert f[f"grid_{setting.codec}_z"] >= MIN_Z
+    assert grid_codec(f) == setting.codec, f
 
 
 @pytest.mark.parametrize("setting", [Setting("mp3", "128k"), Setting("mp3", "320k"), Setting("opus", "96k")],

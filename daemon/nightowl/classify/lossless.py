@@ -287,7 +287,8 @@ def _grid_reason(f: dict[str, float], codec: str) -> str:
     share = _g(f, f"grid_{codec}_excess")
     return (f"2048-point MDCT frames with {window} window, placed {_g(f, f'grid_{codec}_at'):.0f} samples "
             f"into the 1024-sample grid, find {share:.0%} more coefficients quantised to zero than "
-            f"anywhere else: the {codec.upper() if codec == 'aac' else codec.capitalize()} encoder's frames")
+            f"anywhere else ({_g(f, f'grid_{codec}_z'):.0f} sigma): "
+            f"the {codec.upper() if codec == 'aac' else codec.capitalize()} encoder's frames")
 
 
 def _mp3_grid_reason(f: dict[str, float]) -> str:
