@@ -121,9 +121,10 @@ def _frame_starts(lengths: Sequence[int], max_frames: int = MAX_FRAMES) -> list[
     return out
 
 
-def _zero_shares(mono: Sequence[np.ndarray], sample_rate: int, max_frames: int) -> dict[str, np.ndarray]:
-    """Per window, the share of loud coefficients at the noise at each of the 16 positions."""
-    plan = _frame_starts([len(x) for x in mono], max_frames)
+def _zero_counts(mono: Sequence[np.ndarray], sample_rate: int,
+                 plan: list[tuple[int, np.ndarray]]) -> dict[str, tuple[np.ndarray, int]]:
+    """Per window, over the planned frames: how many loud coefficients fall to the noise at
+    each of the 16 positions, and how many loud ones there are. Both add up over frames."""
     if not plan:
         return {}
     offsets = np.arange(PHASES) * STEP
@@ -133,7 +134,7 @@ def _zero_shares(mono: Sequence[np.ndarray], sample_rate: int, max_frames: int) 
         for i, starts in plan
     ], axis=1)  # (positions, frames, N)
     b0, b1 = (int(hz / (sample_rate / N)) for hz in BAND_HZ)
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, tuple[np.ndarray, int]] = {}
     for codec, window in WINDOWS.items():
         noise = _NOISE[codec]
         mags = mdct_magnitudes(frames * window)[..., b0:b1]
@@ -141,10 +142,13 @@ def _zero_shares(mono: Sequence[np.ndarray], sample_rate: int, max_frames: int) 
         logs = mags + noise
         np.log(logs, out=logs)
         loud = logs.mean(axis=0) > np.log(LOUD_X_NOISE * noise)
-        cells = int(loud.sum())
-        if cells >= MIN_CELLS:
-            out[codec] = np.count_nonzero((mags < ZERO_X_NOISE * noise) & loud, axis=(1, 2)) / cells
+        out[codec] = (np.count_nonzero((mags < ZERO_X_NOISE * noise) & loud, axis=(1, 2)), int(loud.sum()))
     return out
+
+
+def _shares(counts: dict[str, tuple[np.ndarray, int]]) -> dict[str, np.ndarray]:
+    """Per window with enough music: the share of loud coefficients at the noise, per position."""
+    return {codec: zeros / cells for codec, (zeros, cells) in counts.items() if cells >= MIN_CELLS}
 
 
 def _z(zeros: np.ndarray) -> float:
@@ -163,7 +167,10 @@ def grid_features(excerpts: Sequence[np.ndarray], sample_rate: int) -> dict[str,
     if not 32000 <= sample_rate <= 48000:
         return {}
     mono = [to_mono(x) for x in excerpts]
-    shares = _zero_shares(mono, sample_rate, MAX_FRAMES)
+    lengths = [len(x) for x in mono]
+    plan = _frame_starts(lengths, MAX_FRAMES)
+    counts = _zero_counts(mono, sample_rate, plan)
+    shares = _shares(counts)
     out: dict[str, float] = {}
     for codec, zeros in shares.items():
         best = int(zeros.argmax())
@@ -174,9 +181,14 @@ def grid_features(excerpts: Sequence[np.ndarray], sample_rate: int) -> dict[str,
         out[f"grid_{codec}_z"] = _z(zeros)
         out[f"grid_{codec}_at"] = float(best * STEP)
     if shares and max(_z(z) for z in shares.values()) >= ESCALATE_Z:
-        for codec, zeros in _zero_shares(mono, sample_rate, Z_FRAMES).items():
+        # the longer runs hold the shorter ones (both are centred): count only the frames added
+        first = dict(plan)
+        more = [(i, np.setdiff1d(starts, first.get(i, ()))) for i, starts in _frame_starts(lengths, Z_FRAMES)]
+        added = _zero_counts(mono, sample_rate, [(i, starts) for i, starts in more if len(starts)])
+        for codec, zeros in _shares({c: (z + added[c][0], n + added[c][1]) if c in added else (z, n)
+                                     for c, (z, n) in counts.items()}).items():
             out[f"grid_{codec}_z"] = _z(zeros)
-            if f"grid_{codec}_at" in out and not _by_ratio(out, codec):
+            if not _by_ratio(out, codec):
                 out[f"grid_{codec}_at"] = float(int(zeros.argmax()) * STEP)
     return out
 
