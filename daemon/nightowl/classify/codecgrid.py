@@ -64,8 +64,9 @@ RATIO_FLOOR = 0.002  # keeps the ratio finite where no position has zeros, and t
 # transcodes and resampled files reach 4.3; AAC and Vorbis transcodes that the ratio
 # misses 5.4-28
 MIN_Z = 5.5
-# a real grid shows far more clearly through its own codec's window than the other's;
-# chance alignments in sparse material show through both alike
+# read by ratio, a real grid shows far more clearly through its own codec's window than
+# the other's; chance alignments in sparse material show through both alike (a z over
+# MIN_Z is no chance alignment, so there the stronger window simply names it)
 WINDOW_MARGIN = 1.15
 
 
