@@ -181,7 +181,7 @@ def grid_features(excerpts: Sequence[np.ndarray], sample_rate: int) -> dict[str,
         out[f"grid_{codec}_ratio"] = excess / (rest + RATIO_FLOOR)
         out[f"grid_{codec}_z"] = _z(zeros)
         out[f"grid_{codec}_at"] = float(best * STEP)
-    if shares and max(_z(z) for z in shares.values()) >= ESCALATE_Z:
+    if shares and max(out[f"grid_{codec}_z"] for codec in shares) >= ESCALATE_Z:
         # the longer runs hold the shorter ones (both are centred): count only the frames added
         first = dict(plan)
         more = [(i, np.setdiff1d(starts, first.get(i, ()))) for i, starts in _frame_starts(lengths, Z_FRAMES)]

@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 import soxr
 
-from ..classify.lossless import measure_power
+from ..classify.lossless import NEAR_20K_HZ, measure_power
 from ..classify.spectral import power_frames, smooth, to_db
 from .bandrep import Envelope, fit_slope, replicate
 from .gate import TILE_BINS, TILE_FRAMES, GateSettings, gate_weights, residual
@@ -37,8 +37,9 @@ DSP_GAIN_DB = -2.0
 MAX_CUTOFF_HZ = 19500.0
 # ...unless it is a wall: Opus stops every file at 20 kHz, MP3 at 256-320k near it, with
 # a fall of 20 dB or more to digital silence, which no master's own filter leaves
-# (genuine files in the benchmark corpus edge there by 17 dB at most)
-WALL_MAX_HZ = 20800.0
+# (genuine files in the benchmark corpus edge there by 17 dB at most); the lossless
+# check names the codec from the same zone
+WALL_MAX_HZ = NEAR_20K_HZ[1]
 WALL_MIN_DROP_DB = 20.0
 # over a wall the band is filled falling this fast: what was there is not known, and
 # a master's own anti-alias filter often starts just above it
