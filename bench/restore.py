@@ -5,7 +5,10 @@
 
 Quality. Every transcode of the corpus in the chosen profiles (default MP3 96/128/192k,
 AAC 128k, Opus 64/96k; 23 real sources each, 6 s clips decoded back to 16-bit FLAC) is
-restored by the DSP engine (and by `--model`, a nightowl checkpoint, when given). Its
+restored by the DSP engine (and by `--model`, a nightowl checkpoint, when given), as
+the daemon restores it: the daemon's lossless check runs on the clip first, and a clip
+it calls transcoded is known to be lossy (the engine then takes weaker edges for the
+codec's lowpass, see nightowl.restore.engine.LOSSY_MIN_DROP_DB). Its
 reference is the same span of the genuine source. Estimate and reference are aligned
 by GCC-PHAT first (codec priming delays would otherwise wreck SI-SDR), then scored
 with nightowl.restore.metrics:
@@ -57,13 +60,16 @@ REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "daemon"))
 
-from bench.intake_cost import join, real_sources  # noqa: E402
-from bench.transcode import Setting, encode_bytes  # noqa: E402
 from nightowl.audio.decode import decode  # noqa: E402
+from nightowl.audio.probe import probe  # noqa: E402
+from nightowl.classify.analyse import lossless_check_of  # noqa: E402
 from nightowl.restore import metrics  # noqa: E402
 from nightowl.restore.engine import Cutoff, Estimator, find_cutoff, restore  # noqa: E402
 from nightowl.restore.neural import NeuralEstimator  # noqa: E402
 from nightowl.restore.stft import SHIFT_STEP, bin_hz, istft, stft  # noqa: E402
+
+from bench.intake_cost import join, real_sources  # noqa: E402
+from bench.transcode import Setting, encode_bytes  # noqa: E402
 
 CORPUS = BENCH / "corpus"
 PROFILES = ("mp3 96k", "mp3 128k", "mp3 192k", "aac 128k", "opus 64k", "opus 96k")
@@ -123,10 +129,12 @@ def evaluate(recs: list[dict], engines: dict[str, Estimator | None]) -> list[dic
     rows = []
     for i, rec in enumerate(recs):
         x, ref, sr = load_pair(rec)
-        cutoff = find_cutoff(x, sr)
+        # as the daemon restores it: a file the lossless check calls transcoded is known lossy
+        verdict = lossless_check_of(CORPUS / rec["path"], probe(CORPUS / rec["path"]))["verdict"]
+        cutoff = find_cutoff(x, sr, lossy=verdict == "transcoded")
         band = cutoff.hz or NOMINAL_CUTOFF_HZ[rec["codec"]]
         row = {"path": rec["path"], "profile": f"{rec['codec']} {rec['setting']}", "source": rec["source"],
-               "cutoff_hz": cutoff.hz, "hf_band_hz": band, "input": score(x, ref, sr, band)}
+               "check": verdict, "cutoff_hz": cutoff.hz, "hf_band_hz": band, "input": score(x, ref, sr, band)}
         for name, estimator in engines.items():
             t = time.process_time()
             result = restore(x, sr, estimator=estimator, cutoff=cutoff)
@@ -199,7 +207,6 @@ def speed(seconds: float, model: NeuralEstimator | None) -> dict:
 
 def neural_speed(audio: np.ndarray, model: NeuralEstimator | None) -> dict:
     import torch
-
     from nightowl.models.unet import UNet, parameter_count
 
     torch.set_num_threads(1)

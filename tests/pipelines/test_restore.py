@@ -102,6 +102,19 @@ def _tag_opus(path: Path) -> None:
     opus.save()
 
 
+def test_a_file_the_check_called_transcoded_is_restored_as_lossy(tmp_path: Path) -> None:
+    # dull music over a dither floor: AAC's lowpass falls too little there to be taken
+    # for a codec's on its own, but the lossless check's verdict vouches for it
+    music, sr = sf.read(DATA / "guit_em9.flac", dtype="float32", always_2d=True)
+    fake = tmp_path / "fake.flac"
+    sf.write(fake, roundtrip(music, sr, Setting("aac", "128k")), sr, subtype="PCM_16")
+    plain = json.loads(Path(run(_ctx(fake, tmp_path / "a"))[0]).read_text())
+    ctx = _ctx(fake, tmp_path / "b")
+    ctx.evidence = {"lossless_check": {"verdict": "transcoded", "source_codec": "aac"}}
+    known = json.loads(Path(run(ctx)[0]).read_text())
+    assert plain["cutoff_hz"] is None and known["cutoff_hz"] is not None and known["filled_share"] > 0.05
+
+
 @pytest.mark.parametrize(("name", "codec", "fmt", "tagger"), [
     ("song.mp3", "libmp3lame", "mp3", _tag_mp3),
     ("song.m4a", "aac", "ipod", _tag_m4a),

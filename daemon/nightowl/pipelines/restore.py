@@ -72,6 +72,13 @@ def _bitrate_kbps(info: Probe) -> float | None:
     return info.bitrate / 1000 if info.bitrate and not info.lossless else None
 
 
+def _known_lossy(ctx: JobContext, info: Probe) -> bool:
+    """Has the input been through a lossy codec: a lossy file, or one the lossless check
+    called a transcode? (The engine then takes weaker edges for the codec's lowpass.)"""
+    check = ctx.evidence.get("lossless_check") or {}
+    return not info.lossless or check.get("verdict") == "transcoded"
+
+
 def plan(ctx: JobContext) -> dict[str, Any]:
     """What a run would do, without writing anything (`nightowl process --dry-run`)."""
     params = RestoreParams.model_validate(ctx.params)
@@ -84,7 +91,7 @@ def plan(ctx: JobContext) -> dict[str, Any]:
         return {**out, "action": "skip", "reason": "already done with these parameters"}
     audio, sr = decode(ctx.input)
     x = to_output_rate(audio, sr)
-    cutoff = find_cutoff(x, SAMPLE_RATE, _bitrate_kbps(info))
+    cutoff = find_cutoff(x, SAMPLE_RATE, _bitrate_kbps(info), lossy=_known_lossy(ctx, info))
     engine = "dsp" if _model_path(ctx, params) is None else "model"
     return {**out, "action": "restore" if cutoff.hz else "copy (nothing missing)",
             "cutoff_hz": cutoff.hz, "engine": engine,
@@ -125,7 +132,7 @@ def run(ctx: JobContext) -> list[str]:
     estimator = _estimator(ctx, params)
     result = restore(audio, sr, estimator=estimator,
                      gate=GateSettings(params.gate_threshold_db, params.gate_range_db),
-                     bitrate_kbps=_bitrate_kbps(info),
+                     bitrate_kbps=_bitrate_kbps(info), lossy=_known_lossy(ctx, info),
                      progress=lambda f: ctx.progress("restore", 0.1 + 0.75 * f))
     timings["restore"] = time.perf_counter() - t
 
