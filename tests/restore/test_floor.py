@@ -18,7 +18,6 @@ from nightowl.restore.floor import (
     floor_level_db,
     floor_noise,
     measure_floor,
-    with_floor,
 )
 from nightowl.restore.stft import N_FFT, bin_hz, istft, stft
 
@@ -54,25 +53,21 @@ def test_the_floor_under_loud_notes_is_measured_at_its_level() -> None:
 def test_floor_noise_has_its_level_and_blocks_draw_the_same_noise() -> None:
     level = np.full((2, 100), -40.0)
     level[1] -= 10.0
-    shape = (2, 300, 500)
-    whole = floor_noise(level, shape, 200, first_frame=7)
-    assert not whole[:, :200].any()
-    power_db = 10 * np.log10(np.mean(np.abs(whole[:, 200:]) ** 2, axis=(1, 2)))
+    whole = floor_noise(level, 500, first_frame=7)
+    assert whole.shape == (2, 100, 500)
+    power_db = 10 * np.log10(np.mean(np.abs(whole) ** 2, axis=(1, 2)))
     assert np.allclose(power_db, [-40.0, -50.0], atol=0.2)
-    later = floor_noise(level, (2, 300, 300), 200, first_frame=7 + 200)
+    later = floor_noise(level, 300, first_frame=7 + 200)
     assert np.array_equal(whole[:, :, 200:], later)
 
 
-def test_the_floor_falls_above_its_rolloff_and_adds_in_power() -> None:
+def test_the_floor_falls_above_its_rolloff() -> None:
     line = measure_floor(np.random.default_rng(2).standard_normal((1, SR)).astype(np.float32), 700, SR)
     assert line is not None
     level = floor_level_db(line, 700, 1025, SR, rolloff_hz=20000.0, rolloff_db_khz=6.0)
     hz = np.arange(700, 1025) * bin_hz(SR)
     flat = floor_level_db(line, 700, 1025, SR)
     assert np.allclose(flat - level, 6.0 * np.maximum(hz - 20000.0, 0) / 1000)
-    a = np.array([[[3 + 0j, 0j]]], dtype=np.complex64)
-    b = np.array([[[4j, 2 + 0j]]], dtype=np.complex64)
-    assert np.allclose(np.abs(with_floor(a, b)), [[[5.0, 2.0]]])
 
 
 def test_above_20k_a_level_trend_falls_and_a_falling_one_goes_on() -> None:

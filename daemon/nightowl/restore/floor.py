@@ -8,7 +8,8 @@ falls silent where the music does, while the floor stays. So the floor is measur
 where the input still has it, just under the cutoff (per bin, a low percentile over
 the whole track: the level the band returns to between notes), its trend over
 frequency is continued upwards, and it is filled in as steady noise. The deficit
-gate treats it like the replica: it is added only where the input lacks it.
+gate treats it like the replica: it is added only where the input lacks it (and,
+see the engine's FLOOR_ADDED_DB, somewhat under its level).
 
 What it cannot do: a codec that thinned the floor under its own lowpass (MP3 at
 128 kbps and below drops quiet high bands altogether) leaves too little to measure,
@@ -33,7 +34,8 @@ SLOPE_LIMITS_DB_KHZ = (-3.0, 4.0)
 # the mean power of a noise whose power is exponentially distributed (a noise band in
 # an STFT) lies this far above its PERCENTILE-th percentile: 10*log10(1/-ln(0.8)) = 6.5 dB
 _MEAN_OVER_PERCENTILE_DB = float(10 * np.log10(1 / -np.log(1 - PERCENTILE / 100)))
-NOISE_CHUNK = 64  # frames: the noise is drawn in chunks seeded by their place in the track
+NOISE_CHUNK = 64  # hops: the noise is drawn in chunks seeded by their place in the track
+WINDOW_POWER = float(np.sum(np.hanning(N_FFT + 1)[:-1] ** 2))  # of stft's periodic Hann
 
 
 @dataclass(frozen=True)
@@ -79,32 +81,30 @@ def floor_level_db(line: FloorLine, cutoff_bin: int, bins: int, sample_rate: int
     return level
 
 
-def floor_noise(level_db: np.ndarray, shape: tuple[int, int, int], cutoff_bin: int,
-                first_frame: int = 0, seed: int = 0) -> np.ndarray:
-    """Steady complex noise at `level_db` (channels, bins from the cutoff) for an STFT of
-    `shape`, zero under the cutoff. `first_frame`: the place of its first frame in the
-    track, so blocks of one track processed apart draw the same noise."""
-    channels, bins, frames = shape
-    out = np.zeros(shape, dtype=np.complex64)
-    if frames == 0 or cutoff_bin >= bins:
-        return out
-    first_chunk, end_chunk = first_frame // NOISE_CHUNK, -(-(first_frame + frames) // NOISE_CHUNK)
-    chunks = []
-    for k in range(first_chunk, end_chunk):
-        rng = np.random.default_rng([seed, k])
-        size = (channels, bins - cutoff_bin, NOISE_CHUNK)
-        chunks.append(rng.standard_normal(size, dtype=np.float32)
-                      + 1j * rng.standard_normal(size, dtype=np.float32))
-    offset = first_frame - first_chunk * NOISE_CHUNK
-    noise = np.concatenate(chunks, axis=2)[:, :, offset:offset + frames]
-    amplitude = (10.0 ** (level_db / 20.0) / np.sqrt(2.0)).astype(np.float32)
-    out[:, cutoff_bin:] = noise * amplitude[:, :, None]
-    return out
+def floor_noise(level_db: np.ndarray, frames: int, first_frame: int = 0, seed: int = 0) -> np.ndarray:
+    """The STFT of steady noise at `level_db` (channels, bins from the cutoff up) for
+    `frames` frames: (channels, bins from the cutoff, frames), complex64.
 
-
-def with_floor(replica: np.ndarray, floor: np.ndarray) -> np.ndarray:
-    """The replica over the floor: their powers add; the phase is the stronger one's."""
-    mag_r, mag_f = np.abs(replica), np.abs(floor)
-    stronger = np.where(mag_r >= mag_f, replica, floor)
-    mag = np.sqrt(np.square(mag_r) + np.square(mag_f))
-    return (stronger * (mag / np.maximum(np.abs(stronger), 1e-20))).astype(np.complex64)
+    The noise is drawn as samples and analysed, not drawn as STFT coefficients: a
+    spectrum of independent random coefficients is one no signal has, and overlap-add
+    keeps only a quarter of its power (6 dB measured), so the gate would judge a floor
+    4 times louder than the one it adds. `first_frame`: the place of the first frame in
+    the track (frame k starts at sample k * HOP - N_FFT, as `stft` pads), so blocks of
+    one track processed apart draw the same noise. It is unrelated to the music, so
+    added to the replica their powers add.
+    """
+    channels, bins = level_db.shape
+    if frames == 0:
+        return np.zeros((channels, bins, 0), dtype=np.complex64)
+    start = first_frame * HOP - N_FFT  # the first sample the frames read, in the track
+    length = (frames - 1) * HOP + N_FFT
+    chunk = NOISE_CHUNK * HOP
+    first_chunk, end_chunk = start // chunk, -(-(start + length) // chunk)
+    samples = np.concatenate(
+        [np.random.default_rng([seed, k + 2**20]).standard_normal((channels, chunk), dtype=np.float32)
+         for k in range(first_chunk, end_chunk)], axis=1)
+    samples = samples[:, start - first_chunk * chunk:][:, :length]
+    spec = frames_at(samples, np.arange(frames) * HOP)[:, -bins:]
+    # white noise of unit variance has a mean power of sum(window^2) in every bin
+    gain = 10.0 ** (level_db / 20.0) / np.sqrt(WINDOW_POWER)
+    return (spec * gain.astype(np.float32)[:, :, None]).astype(np.complex64)
