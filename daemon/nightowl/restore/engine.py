@@ -140,7 +140,7 @@ def find_cutoff(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, bitrate_kbps:
     lossy = bitrate_kbps is not None if lossy is None else lossy
     # a lossy decode in float leaves a ragged floor far below anything audible above the
     # lowpass; a 16-bit-like noise floor (as every FLAC has) gives the edge search a flat one
-    floor = np.random.default_rng(0).standard_normal(audio.shape).astype(np.float32) * np.float32(2**-16)
+    floor = np.random.default_rng(0).standard_normal(audio.shape, dtype=np.float32) * np.float32(2**-16)
     freqs, power = power_frames([audio + floor], sample_rate)
     f = measure_power(freqs, power, sample_rate)
     hz = f.get("cutoff_hz")
@@ -203,12 +203,11 @@ def restore(audio: np.ndarray, sample_rate: int, *, estimator: Estimator | None 
         block = x[lo:hi].T
         spec = stft(block)
         replica = replicate(spec, cutoff_bin, SAMPLE_RATE, envelope)
-        to_add = None  # what is added where the gate opens, if not the estimate itself
+        to_add = None  # what is added where the gate opens (from the cutoff up), if not the estimate
         if floor_db is not None:  # the floor under the replica (see floor.py)
             floor = floor_noise(floor_db, spec.shape[2], first_frame=lo // HOP)
             if estimator is None:
-                to_add = replica.copy()
-                to_add[:, cutoff_bin:] += floor * np.float32(10 ** (FLOOR_ADDED_DB / 20))
+                to_add = replica[:, cutoff_bin:] + floor * np.float32(10 ** (FLOOR_ADDED_DB / 20))
             replica[:, cutoff_bin:] += floor
         est = replica if estimator is None else estimator.estimate(spec, cutoff_bin, replica)
         # the estimate is zero under the cutoff: the gate's tiles start at the cutoff, so
@@ -219,8 +218,8 @@ def restore(audio: np.ndarray, sample_rate: int, *, estimator: Estimator | None 
         filled += float(lam.sum())
         total += lam.size
         added_spec = np.zeros_like(spec)
-        add = est if to_add is None else to_add
-        added_spec[:, cutoff_bin:] = residual(spec[:, cutoff_bin:], add[:, cutoff_bin:], lam)
+        add = est[:, cutoff_bin:] if to_add is None else to_add
+        added_spec[:, cutoff_bin:] = residual(spec[:, cutoff_bin:], add, lam)
         part = istft(added_spec, hi - lo).T
         added[start:end] = part[start - lo:end - lo]
         if progress is not None:

@@ -43,8 +43,8 @@ def frames_at(x: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Spectra of the N_FFT-sample frames of (channels, samples) `x` that start at
     `starts`, in `stft`'s units: (channels, N_FFT//2 + 1, len(starts)) complex64."""
     x = np.atleast_2d(np.asarray(x, dtype=np.float32))
-    index = np.asarray(starts, dtype=np.int64)[:, None] + np.arange(N_FFT)
-    return scipy.fft.rfft(x[:, index] * _WINDOW, axis=2).transpose(0, 2, 1)
+    frames = np.lib.stride_tricks.sliding_window_view(x, N_FFT, axis=1)[:, np.asarray(starts, dtype=np.int64)]
+    return scipy.fft.rfft(frames * _WINDOW, axis=2).transpose(0, 2, 1)
 
 
 def istft(spec: np.ndarray, length: int) -> np.ndarray:
