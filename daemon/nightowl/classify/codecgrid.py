@@ -162,21 +162,24 @@ def _zero_counts(mono: Sequence[np.ndarray], sample_rate: int,
     if not runs:
         return {}
     # the 16 positions of a run's consecutive frames are every 64th sample over it: one
-    # strided view per run (no copy), frames in (frame, position) order
+    # strided view per run (no copy), frames in (frame, position) order; run by run, as
+    # the counts add up over frames (and a run's arrays stay in the cache)
     views = [np.lib.stride_tricks.sliding_window_view(mono[i], N)[first * HOP:(first + k) * HOP:STEP]
              for i, first, k in runs]
     b0, b1 = (int(hz / (sample_rate / N)) for hz in BAND_HZ)
     out: dict[str, tuple[np.ndarray, int]] = {}
     for codec, window in WINDOWS.items():
         noise = _NOISE[codec]
-        mags = np.concatenate([mdct_magnitudes(v, window)[:, b0:b1] for v in views])
-        mags = mags.reshape(-1, PHASES, b1 - b0)  # (frames, positions, bins)
-        # the geometric mean: one position's outlier does not make a cell loud
-        logs = mags + noise
-        np.log(logs, out=logs)
-        loud = logs.mean(axis=1) > np.log(LOUD_X_NOISE * noise)
-        out[codec] = (np.count_nonzero((mags < ZERO_X_NOISE * noise) & loud[:, None, :], axis=(0, 2)),
-                      int(loud.sum()))
+        zeros, cells = np.zeros(PHASES, dtype=np.intp), 0
+        for view in views:
+            mags = mdct_magnitudes(view, window)[:, b0:b1].reshape(-1, PHASES, b1 - b0)  # (frames, positions, bins)
+            # the geometric mean: one position's outlier does not make a cell loud
+            logs = mags + noise
+            np.log(logs, out=logs)
+            loud = logs.mean(axis=1) > np.log(LOUD_X_NOISE * noise)
+            zeros += np.count_nonzero((mags < ZERO_X_NOISE * noise) & loud[:, None, :], axis=(0, 2))
+            cells += int(loud.sum())
+        out[codec] = (zeros, cells)
     return out
 
 
