@@ -33,13 +33,16 @@ def _decode_av(path: Path, start: float, duration: float | None) -> tuple[np.nda
             container.seek(int(start / stream.time_base), stream=stream, any_frame=False, backward=True)
         want = None if duration is None else int(round(duration * sr))
         first_sample = int(round(start * sr))
+        # frames from the seek point on are cut to the start, until the first one past it
+        # (timestamps are fractions: worked out for every frame they cost more than the copy)
+        cutting = start > 0
         out: list[np.ndarray] = []
         have = 0
         for packet in container.demux(stream):
             for frame in packet.decode():
                 for res in resampler.resample(frame):
                     chunk = res.to_ndarray().T.astype(np.float32, copy=False)
-                    if start > 0 and res.pts is not None and res.time_base is not None:
+                    if cutting and res.pts is not None and res.time_base is not None:
                         frame_start = int(round(float(res.pts * res.time_base) * sr))
                         skip = first_sample - frame_start
                         if skip >= chunk.shape[0]:
@@ -48,8 +51,7 @@ def _decode_av(path: Path, start: float, duration: float | None) -> tuple[np.nda
                             chunk = chunk[skip:]
                     out.append(chunk)
                     have += chunk.shape[0]
-                    # the start offset is applied once we are past the seek point
-                    first_sample = -1 if start > 0 else first_sample
+                    cutting = False
                     if want is not None and have >= want:
                         return _frames_to_array(out, channels)[:want], sr
         for res in resampler.resample(None):
