@@ -22,40 +22,84 @@ def _frames_to_array(frames: list[np.ndarray], channels: int) -> np.ndarray:
 
 def _decode_av(path: Path, start: float, duration: float | None) -> tuple[np.ndarray, int]:
     with av.open(str(path), metadata_errors="ignore") as container:
-        if not container.streams.audio:
-            raise DecodeError(f"{path.name}: no audio stream")
-        stream = container.streams.audio[0]
-        sr = stream.codec_context.sample_rate or stream.rate
-        channels = stream.codec_context.channels or 1
-        # planar float keeps full resolution for 24-bit and float sources
-        resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=sr)
-        if start > 0:
-            container.seek(int(start / stream.time_base), stream=stream, any_frame=False, backward=True)
-        want = None if duration is None else int(round(duration * sr))
-        first_sample = int(round(start * sr))
-        out: list[np.ndarray] = []
-        have = 0
-        for packet in container.demux(stream):
-            for frame in packet.decode():
-                for res in resampler.resample(frame):
-                    chunk = res.to_ndarray().T.astype(np.float32, copy=False)
-                    if start > 0 and res.pts is not None and res.time_base is not None:
-                        frame_start = int(round(float(res.pts * res.time_base) * sr))
-                        skip = first_sample - frame_start
-                        if skip >= chunk.shape[0]:
-                            continue
-                        if skip > 0:
-                            chunk = chunk[skip:]
-                    out.append(chunk)
-                    have += chunk.shape[0]
-                    # the start offset is applied once we are past the seek point
-                    first_sample = -1 if start > 0 else first_sample
-                    if want is not None and have >= want:
-                        return _frames_to_array(out, channels)[:want], sr
-        for res in resampler.resample(None):
-            out.append(res.to_ndarray().T.astype(np.float32, copy=False))
-        audio = _frames_to_array(out, channels)
-        return (audio if want is None else audio[:want]), sr
+        stream = _audio_stream(container, path)
+        return _read_av(container, stream, stream.codec_context, start, duration), _rate(stream)
+
+
+def _audio_stream(container: av.container.InputContainer, path: Path) -> av.audio.stream.AudioStream:
+    if not container.streams.audio:
+        raise DecodeError(f"{path.name}: no audio stream")
+    return container.streams.audio[0]
+
+
+def _rate(stream: av.audio.stream.AudioStream) -> int:
+    return stream.codec_context.sample_rate or stream.rate
+
+
+def _read_av(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
+             decoder: av.CodecContext, start: float, duration: float | None) -> np.ndarray:
+    """`duration` seconds from `start` of an open file's stream, through `decoder`."""
+    sr = _rate(stream)
+    channels = stream.codec_context.channels or 1
+    # planar float keeps full resolution for 24-bit and float sources
+    resampler = av.AudioResampler(format="fltp", layout=stream.layout, rate=sr)
+    if start > 0:
+        container.seek(int(start / stream.time_base), stream=stream, any_frame=False, backward=True)
+    want = None if duration is None else int(round(duration * sr))
+    first_sample = int(round(start * sr))
+    # frames from the seek point on are cut to the start, until the first one past it
+    # (timestamps are fractions: worked out for every frame they cost more than the copy)
+    cutting = start > 0
+    out: list[np.ndarray] = []
+    have = 0
+    for packet in container.demux(stream):
+        for frame in decoder.decode(packet):
+            for res in resampler.resample(frame):
+                chunk = res.to_ndarray().T.astype(np.float32, copy=False)
+                if cutting and res.pts is not None and res.time_base is not None:
+                    frame_start = int(round(float(res.pts * res.time_base) * sr))
+                    skip = first_sample - frame_start
+                    if skip >= chunk.shape[0]:
+                        continue
+                    if skip > 0:
+                        chunk = chunk[skip:]
+                out.append(chunk)
+                have += chunk.shape[0]
+                cutting = False
+                if want is not None and have >= want:
+                    return _frames_to_array(out, channels)[:want]
+    for res in resampler.resample(None):
+        out.append(res.to_ndarray().T.astype(np.float32, copy=False))
+    audio = _frames_to_array(out, channels)
+    return audio if want is None else audio[:want]
+
+
+# decoders whose whole state comes from the sample rate, layout and extradata, so that one
+# made afresh decodes as the stream's own does in a fresh opening (checked sample for
+# sample on the corpus's MP3, AAC and Vorbis files; not Opus, whose pre-skip and seek
+# pre-roll the stream carries besides); others keep one opening a span
+_FRESH_DECODERS = {"mp3float", "mp3", "aac", "vorbis"}
+
+
+def _fresh_decoder(stream: av.audio.stream.AudioStream) -> av.CodecContext:
+    src = stream.codec_context
+    ctx = av.CodecContext.create(src.name, "r")
+    ctx.sample_rate, ctx.layout = src.sample_rate, src.layout
+    if src.extradata:
+        ctx.extradata = src.extradata
+    return ctx
+
+
+def _decode_av_spans(path: Path, spans: list[tuple[float, float]]) -> tuple[list[np.ndarray], int] | None:
+    """The spans from one opening of the file, each through a fresh decoder (the stream's
+    own keeps state across a seek: its first frames after one differ); None where the
+    codec is not one of _FRESH_DECODERS."""
+    with av.open(str(path), metadata_errors="ignore") as container:
+        stream = _audio_stream(container, path)
+        if stream.codec_context.name not in _FRESH_DECODERS:
+            return None
+        decoded = [_read_av(container, stream, _fresh_decoder(stream), start, length) for start, length in spans]
+        return decoded, _rate(stream)
 
 
 def _decode_sndfile(path: Path, start: float, duration: float | None) -> tuple[np.ndarray, int]:
@@ -94,6 +138,27 @@ def decode(path: str | Path, *, start: float = 0.0, duration: float | None = Non
             return _decode_sndfile(path, start, duration)
         except DecodeError:
             raise DecodeError(f"{path.name}: not decodable as audio ({av_exc})") from av_exc
+
+
+def decode_spans(path: str | Path, spans: list[tuple[float, float]]) -> tuple[list[np.ndarray], int]:
+    """Decode several (start, duration) spans of one file, in the order of the file: the
+    same samples as `decode` of each.
+
+    FFmpeg seeks in a file without a seek table (MP3) by reading it from the start, and
+    keeps what it read for the next seek only within one opening: for the decoders that
+    allow it (see _FRESH_DECODERS) the spans come from one opening, which makes an MP3's
+    excerpts about half as costly. Otherwise each is decoded on its own.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in _SNDFILE_FIRST:
+        try:
+            together = _decode_av_spans(path, spans)
+        except (av.error.FFmpegError, DecodeError, ValueError):
+            together = None  # decode() below falls back as it always does
+        if together is not None:
+            return together
+    parts = [decode(path, start=start, duration=length) for start, length in spans]
+    return [audio for audio, _ in parts], (parts[0][1] if parts else 0)
 
 
 def excerpt_starts(duration: float, count: int, length: float) -> list[float]:
@@ -138,12 +203,7 @@ def decode_excerpts(
         return [audio], sr
     if sample_rate:
         starts = [n / sample_rate for n in excerpt_offsets(duration, count, length, sample_rate)]
-    parts: list[np.ndarray] = []
-    sr = 0
-    for start in starts:
-        audio, sr = decode(path, start=start, duration=length)
-        parts.append(audio)
-    return parts, sr
+    return decode_spans(path, [(start, length) for start in starts])
 
 
 @dataclass(frozen=True)
@@ -170,8 +230,9 @@ def decode_plan(
         audio, sr = decode(path)
         n = int(edge * sr)
         return Excerpts(audio[:n], [audio], audio[-n:] if len(audio) > n else audio, sr, [0])
-    middle, sr = decode_excerpts(path, duration, count=count, length=length, sample_rate=sample_rate)
-    head, _ = decode(path, duration=edge)
-    tail, _ = decode(path, start=max(0.0, duration - edge - 0.05), duration=edge)
     starts = excerpt_offsets(duration, count, length, sample_rate) if sample_rate else []  # [] : not on a grid
-    return Excerpts(head, middle, tail, sr, starts)
+    middle = [n / sample_rate for n in starts] if sample_rate else excerpt_starts(duration, count, length)
+    head, _ = decode(path, duration=edge)
+    (*excerpts, tail), sr = decode_spans(path, [*((s, length) for s in middle),
+                                               (max(0.0, duration - edge - 0.05), edge)])
+    return Excerpts(head, excerpts, tail, sr, starts)

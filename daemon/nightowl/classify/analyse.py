@@ -101,7 +101,9 @@ def analyse(path: str | Path, options: ClassOptions | None = None) -> Analysis:
     except DecodeError as exc:
         return Analysis(path=str(path), ok=False, error=f"cannot decode: {exc}", probe=info.to_dict())
     sr = plan.sample_rate
-    peak = max((float(np.abs(x).max()) for x in (plan.head, *plan.middle, plan.tail) if x.size), default=0.0)
+    # (the largest magnitude from the extremes: np.abs would copy 30-odd seconds of samples)
+    peak = max((max(float(x.max()), -float(x.min())) for x in (plan.head, *plan.middle, plan.tail) if x.size),
+               default=0.0)
     if peak == 0.0 and all(x.size == 0 for x in (plan.head, *plan.middle)):
         return Analysis(path=str(path), ok=False, error="the file holds no audio samples", probe=info.to_dict(),
                         reasons=["unreadable: the file holds no audio samples"])

@@ -83,33 +83,54 @@ def _vorbis(n: int) -> np.ndarray:
 WINDOWS = {"aac": _kbd(N).astype(np.float32), "vorbis": _vorbis(N).astype(np.float32)}
 # the rounding noise each window passes into a coefficient
 _NOISE = {codec: _LSB_NOISE * float(np.sqrt(np.sum(w.astype(np.float64) ** 2))) for codec, w in WINDOWS.items()}
-_Q = N // 4
 _K = np.arange(HOP // 2)
 _PRE = np.exp(-1j * np.pi * (_K + 0.25) / HOP).astype(np.complex64)
 _POST = np.exp(-1j * np.pi * _K / HOP).astype(np.complex64)
+# The MDCT folds the windowed frame's quarters a, b, c, d into u = (-c~ - d, a - b~)
+# (~: reversed) and reads u's even samples as the real and its odd ones, backwards, as the
+# imaginary part of an N/4-point complex FFT. Each of those four half-rows of samples is
+# the difference of two products of every other frame sample with its window value:
+# these slices pick them, so the frame is read once, with no windowed copy and no u.
+_H = N // 8
+# (real 0 or imaginary 1, its half, the minuend's sign, minuend samples, subtrahend samples)
+_PICKS = (
+    (0, 0, -1.0, slice(3 * N // 4 - 1, N // 2 - 1, -2), slice(3 * N // 4, N, 2)),  # -c~ - d, even
+    (0, 1, 1.0, slice(0, N // 4, 2), slice(N // 2 - 1, N // 4 - 1, -2)),  # a - b~, even
+    (1, 0, 1.0, slice(N // 4 - 1, None, -2), slice(N // 4, N // 2, 2)),  # a - b~, odd, backwards
+    (1, 1, -1.0, slice(N // 2, 3 * N // 4, 2), slice(N - 1, 3 * N // 4 - 1, -2)),  # -c~ - d, odd, backwards
+)
 
 
-def mdct_magnitudes(frames: np.ndarray) -> np.ndarray:
-    """|MDCT| of windowed frames (..., N) -> (..., N/2): fold to a DCT-IV, computed
-    with an N/4-point complex FFT."""
-    a, b, c, d = (frames[..., i * _Q:(i + 1) * _Q] for i in range(4))
-    u = np.concatenate([-c[..., ::-1] - d, a - b[..., ::-1]], axis=-1)
-    t = np.empty(u.shape[:-1] + (HOP // 2,), dtype=np.complex64)
-    t.real = u[..., 0::2]
-    t.imag = u[..., ::-1][..., 0::2]
+def _picked_window(window: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The window's values for each pick, the minuend's with its sign (exact: a product
+    changes sign with either factor)."""
+    return [(np.float32(sign) * window[plus], window[minus].copy()) for _, _, sign, plus, minus in _PICKS]
+
+
+def mdct_magnitudes(frames: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """|MDCT| of frames (..., N) under `window` -> (..., N/2): fold to a DCT-IV, computed
+    with an N/4-point complex FFT. `frames` may be a strided view of the signal."""
+    t = np.empty(frames.shape[:-1] + (HOP // 2,), dtype=np.complex64)
+    scratch = np.empty(frames.shape[:-1] + (_H,), dtype=np.float32)
+    for (part, half, _, plus, minus), (w_plus, w_minus) in zip(_PICKS, _picked_window(window)):
+        dest = (t.real, t.imag)[part][..., half * _H:(half + 1) * _H]
+        np.multiply(frames[..., plus], w_plus, out=dest)
+        np.multiply(frames[..., minus], w_minus, out=scratch)
+        dest -= scratch
     t *= _PRE
     y = scipy.fft.fft(t, axis=-1, overwrite_x=True)
     y *= _POST
-    out = np.empty(u.shape, dtype=np.float32)
+    out = np.empty(frames.shape[:-1] + (HOP,), dtype=np.float32)
     out[..., 0::2] = np.abs(y.real)
     out[..., ::-1][..., 0::2] = np.abs(y.imag)
     return out
 
 
-def _frame_starts(lengths: Sequence[int], max_frames: int = MAX_FRAMES) -> list[tuple[int, np.ndarray]]:
-    """(excerpt, frame starts): a run of consecutive frames from the middle of each excerpt,
-    with the last frame of the last position still inside. Consecutive, because Vorbis
-    moves its grid by multiples of 64 samples wherever it switches to short blocks."""
+def _frame_runs(lengths: Sequence[int], max_frames: int = MAX_FRAMES) -> list[tuple[int, int, int]]:
+    """(excerpt, first frame, frames): a run of consecutive frames from the middle of each
+    excerpt, with the last frame of the last position still inside. Consecutive, because
+    Vorbis moves its grid by multiples of 64 samples wherever it switches to short blocks.
+    Frame k starts at sample k * HOP of the excerpt (its own 1024-sample grid)."""
     out = []
     per = max(1, max_frames // max(1, len(lengths)))
     for i, n in enumerate(lengths):
@@ -117,33 +138,48 @@ def _frame_starts(lengths: Sequence[int], max_frames: int = MAX_FRAMES) -> list[
         if fit < 1:
             continue
         k = min(per, fit)
-        first = (fit - k) // 2
-        out.append((i, (first + np.arange(k)) * HOP))  # on the excerpt's own 1024-sample grid
+        out.append((i, (fit - k) // 2, k))
+    return out
+
+
+def _runs_added(wide: list[tuple[int, int, int]], narrow: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """The frames of `wide` that `narrow` does not hold: both are centred runs per excerpt,
+    so the narrow one lies inside the wide one and what is left is a run on either side."""
+    inner = {i: (first, first + k) for i, first, k in narrow}
+    out = []
+    for i, first, k in wide:
+        lo, hi = inner.get(i, (first, first))
+        for a, b in ((first, lo), (hi, first + k)):
+            if b > a:
+                out.append((i, a, b - a))
     return out
 
 
 def _zero_counts(mono: Sequence[np.ndarray], sample_rate: int,
-                 plan: list[tuple[int, np.ndarray]]) -> dict[str, tuple[np.ndarray, int]]:
-    """Per window, over the planned frames: how many loud coefficients fall to the noise at
+                 runs: list[tuple[int, int, int]]) -> dict[str, tuple[np.ndarray, int]]:
+    """Per window, over the frames of `runs`: how many loud coefficients fall to the noise at
     each of the 16 positions, and how many loud ones there are. Both add up over frames."""
-    if not plan:
+    if not runs:
         return {}
-    offsets = np.arange(PHASES) * STEP
-    frames = np.concatenate([
-        np.lib.stride_tricks.sliding_window_view(mono[i], N)[(starts[None, :] + offsets[:, None]).ravel()]
-        .reshape(PHASES, len(starts), N)
-        for i, starts in plan
-    ], axis=1)  # (positions, frames, N)
+    # the 16 positions of a run's consecutive frames are every 64th sample over it: one
+    # strided view per run (no copy), frames in (frame, position) order; run by run, as
+    # the counts add up over frames (and a run's arrays stay in the cache)
+    views = [np.lib.stride_tricks.sliding_window_view(mono[i], N)[first * HOP:(first + k) * HOP:STEP]
+             for i, first, k in runs]
     b0, b1 = (int(hz / (sample_rate / N)) for hz in BAND_HZ)
     out: dict[str, tuple[np.ndarray, int]] = {}
     for codec, window in WINDOWS.items():
         noise = _NOISE[codec]
-        mags = mdct_magnitudes(frames * window)[..., b0:b1]
-        # the geometric mean: one position's outlier does not make a cell loud
-        logs = mags + noise
-        np.log(logs, out=logs)
-        loud = logs.mean(axis=0) > np.log(LOUD_X_NOISE * noise)
-        out[codec] = (np.count_nonzero((mags < ZERO_X_NOISE * noise) & loud, axis=(1, 2)), int(loud.sum()))
+        zeros, cells = np.zeros(PHASES, dtype=np.intp), 0
+        for view in views:
+            mags = mdct_magnitudes(view, window)[:, b0:b1].reshape(-1, PHASES, b1 - b0)  # (frames, positions, bins)
+            # the geometric mean: one position's outlier does not make a cell loud
+            logs = mags + noise
+            np.log(logs, out=logs)
+            loud = logs.mean(axis=1) > np.log(LOUD_X_NOISE * noise)
+            zeros += np.count_nonzero((mags < ZERO_X_NOISE * noise) & loud[:, None, :], axis=(0, 2))
+            cells += int(loud.sum())
+        out[codec] = (zeros, cells)
     return out
 
 
@@ -169,8 +205,8 @@ def grid_features(excerpts: Sequence[np.ndarray], sample_rate: int) -> dict[str,
         return {}
     mono = [to_mono(x) for x in excerpts]
     lengths = [len(x) for x in mono]
-    plan = _frame_starts(lengths, MAX_FRAMES)
-    counts = _zero_counts(mono, sample_rate, plan)
+    runs = _frame_runs(lengths, MAX_FRAMES)
+    counts = _zero_counts(mono, sample_rate, runs)
     shares = _shares(counts)
     out: dict[str, float] = {}
     for codec, zeros in shares.items():
@@ -183,9 +219,7 @@ def grid_features(excerpts: Sequence[np.ndarray], sample_rate: int) -> dict[str,
         out[f"grid_{codec}_at"] = float(best * STEP)
     if shares and max(out[f"grid_{codec}_z"] for codec in shares) >= ESCALATE_Z:
         # the longer runs hold the shorter ones (both are centred): count only the frames added
-        first = dict(plan)
-        more = [(i, np.setdiff1d(starts, first.get(i, ()))) for i, starts in _frame_starts(lengths, Z_FRAMES)]
-        added = _zero_counts(mono, sample_rate, [(i, starts) for i, starts in more if len(starts)])
+        added = _zero_counts(mono, sample_rate, _runs_added(_frame_runs(lengths, Z_FRAMES), runs))
         for codec, zeros in _shares({c: (z + added[c][0], n + added[c][1]) if c in added else (z, n)
                                      for c, (z, n) in counts.items()}).items():
             out[f"grid_{codec}_z"] = _z(zeros)

@@ -50,10 +50,17 @@ def power_frames(
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
     if not chunks:
         return freqs, np.zeros((0, len(freqs)), dtype=np.float32)
-    frames = np.concatenate(chunks)  # a fresh array: windowed and transformed in place
-    if max_frames is not None and len(frames) > max_frames:
-        frames = frames[np.linspace(0, len(frames) - 1, max_frames).astype(int)]
-    frames *= window
+    rows = sum(len(c) for c in chunks)
+    if max_frames is not None and rows > max_frames:
+        frames = np.concatenate(chunks)[np.linspace(0, rows - 1, max_frames).astype(int)]
+        frames *= window
+    else:  # windowed straight out of the excerpts: one pass, no unwindowed copy
+        frames = np.empty((rows, n_fft), dtype=np.float32)
+        pos = 0
+        for c in chunks:
+            np.multiply(c, window, out=frames[pos:pos + len(c)])
+            pos += len(c)
+    # (a fresh array either way: transformed in place)
     # float32 in, complex64 out: half numpy's cost
     spectra = scipy.fft.rfft(frames, axis=1, overwrite_x=True)
     power = np.square(spectra.real)

@@ -33,6 +33,8 @@ from scipy.fft import dct, irfft, rfft
 from scipy.ndimage import uniform_filter1d
 from scipy.spatial.distance import pdist
 
+from .spectral import to_mono
+
 VAD_RATE = 16000
 WINDOW = 512  # samples per VAD decision at 16 kHz (32 ms)
 CONTEXT = 64  # samples of the previous window the model sees in front of each window
@@ -112,9 +114,7 @@ def _run_vad(streams: np.ndarray) -> np.ndarray:
 
 
 def _padded(audio16k: np.ndarray) -> np.ndarray:
-    x = np.asarray(audio16k, dtype=np.float32)
-    if x.ndim == 2:  # (frames, channels)
-        x = x.mean(axis=1)
+    x = to_mono(audio16k)  # (frames, channels) is mixed down
     x = np.ascontiguousarray(x.reshape(-1))
     pad = (-len(x)) % WINDOW
     return np.pad(x, (0, pad)) if pad else x
@@ -336,8 +336,7 @@ def _voices_and_turns(vectors: list[np.ndarray], excerpt_of: list[int]) -> tuple
 
 def mono16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """Mono float32 at the voice-activity detector's (and the speech models') 16 kHz."""
-    a = np.asarray(audio, dtype=np.float32)
-    mono = a.mean(axis=1) if a.ndim == 2 else a
+    mono = to_mono(audio)
     if sample_rate != VAD_RATE:
         mono = soxr.resample(mono, sample_rate, VAD_RATE, quality="HQ")
     return np.ascontiguousarray(mono, dtype=np.float32)
@@ -564,8 +563,7 @@ def speech_share(excerpts: Sequence[np.ndarray], sample_rate: int, seconds: floa
     for ex in excerpts:
         take = int(seconds * sample_rate) + 1
         start = max(0, (len(ex) - take) // 2)
-        piece = np.asarray(ex[start:start + take], dtype=np.float32)
-        mono = piece.mean(axis=1) if piece.ndim == 2 else piece
+        mono = to_mono(ex[start:start + take])
         if sample_rate != VAD_RATE:
             mono = soxr.resample(mono, sample_rate, VAD_RATE, quality="LQ")
         if len(mono) >= n:
