@@ -58,6 +58,14 @@ class Envelope:
     rolloff_db_khz: float = 0.0
 
 
+def fall_above_db(freqs_hz: np.ndarray, start_hz: float | None, db_khz: float) -> np.ndarray:
+    """How far (dB) a level falling `db_khz` per kHz above `start_hz` lies under its trend
+    at `freqs_hz`; zero everywhere when there is no such fall (`start_hz` None)."""
+    if start_hz is None:
+        return np.zeros_like(freqs_hz, dtype=float)
+    return db_khz * np.maximum(freqs_hz - start_hz, 0.0) / 1000.0
+
+
 def _band_mean(power: np.ndarray, lo: int, hi: int) -> np.ndarray:
     return power[:, lo:hi].mean(axis=1)
 
@@ -122,8 +130,7 @@ def replicate(spec: np.ndarray, cutoff_bin: int, sample_rate: int, envelope: Env
     flat = (src_mag / np.sqrt(local[:, sources - lo, :] + 1e-12)) ** FINE_STRUCTURE
 
     rel_db = envelope.slope_db_khz * (targets * hz - level_hz) / 1000.0
-    if envelope.rolloff_hz is not None:
-        rel_db = rel_db - envelope.rolloff_db_khz * np.maximum(targets * hz - envelope.rolloff_hz, 0.0) / 1000.0
+    rel_db = rel_db - fall_above_db(targets * hz, envelope.rolloff_hz, envelope.rolloff_db_khz)
     target_db = level_db[:, None, :] + (rel_db + envelope.gain_db)[None, :, None]
     mag = flat * (10.0 ** (target_db / 20.0)).astype(np.float32)
 

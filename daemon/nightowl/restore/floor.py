@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .stft import HOP, N_FFT, bin_hz, frames_at
+from .bandrep import fall_above_db
+from .stft import HOP, N_FFT, WINDOW_POWER, bin_hz, frames_at
 
 BAND_HZ = 4000.0  # the floor is read from this much under the cutoff...
 GAP_HZ = 500.0  # ...ending this far under it, clear of the codec's transition band
@@ -35,7 +36,6 @@ SLOPE_LIMITS_DB_KHZ = (-3.0, 4.0)
 # an STFT) lies this far above its PERCENTILE-th percentile: 10*log10(1/-ln(0.8)) = 6.5 dB
 _MEAN_OVER_PERCENTILE_DB = float(10 * np.log10(1 / -np.log(1 - PERCENTILE / 100)))
 NOISE_CHUNK = 64  # hops: the noise is drawn in chunks seeded by their place in the track
-WINDOW_POWER = float(np.sum(np.hanning(N_FFT + 1)[:-1] ** 2))  # of stft's periodic Hann
 
 
 @dataclass(frozen=True)
@@ -76,9 +76,7 @@ def floor_level_db(line: FloorLine, cutoff_bin: int, bins: int, sample_rate: int
     hz = bin_hz(sample_rate)
     khz = (np.arange(cutoff_bin, bins) - cutoff_bin) * hz / 1000.0
     level = np.asarray(line.at_cutoff_db)[:, None] + np.asarray(line.slope_db_khz)[:, None] * khz
-    if rolloff_hz is not None:
-        level -= rolloff_db_khz * np.maximum(np.arange(cutoff_bin, bins) * hz - rolloff_hz, 0.0) / 1000.0
-    return level
+    return level - fall_above_db(np.arange(cutoff_bin, bins) * hz, rolloff_hz, rolloff_db_khz)
 
 
 def floor_noise(level_db: np.ndarray, frames: int, first_frame: int = 0, seed: int = 0) -> np.ndarray:
@@ -105,6 +103,5 @@ def floor_noise(level_db: np.ndarray, frames: int, first_frame: int = 0, seed: i
          for k in range(first_chunk, end_chunk)], axis=1)
     samples = samples[:, start - first_chunk * chunk:][:, :length]
     spec = frames_at(samples, np.arange(frames) * HOP)[:, -bins:]
-    # white noise of unit variance has a mean power of sum(window^2) in every bin
     gain = 10.0 ** (level_db / 20.0) / np.sqrt(WINDOW_POWER)
     return (spec * gain.astype(np.float32)[:, :, None]).astype(np.complex64)

@@ -16,7 +16,8 @@ HOP = N_FFT // 4
 SHIFT_STEP = N_FFT // HOP  # band shifts are multiples of this many bins
 _WINDOW = np.hanning(N_FFT + 1)[:-1].astype(np.float32)  # periodic Hann
 # Hann analysis x Hann synthesis at a quarter-frame hop overlaps to exactly 1.5
-_OLA_GAIN = float(np.sum(_WINDOW**2) / HOP)
+WINDOW_POWER = float(np.sum(_WINDOW**2))  # mean power of unit white noise in every bin
+_OLA_GAIN = WINDOW_POWER / HOP
 
 
 def bin_hz(sample_rate: int) -> float:
