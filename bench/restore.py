@@ -130,14 +130,18 @@ def evaluate(recs: list[dict], engines: dict[str, Estimator | None]) -> list[dic
     for i, rec in enumerate(recs):
         x, ref, sr = load_pair(rec)
         # as the daemon restores it: a file the lossless check calls transcoded is known lossy
-        verdict = lossless_check_of(CORPUS / rec["path"], probe(CORPUS / rec["path"]))["verdict"]
+        check = lossless_check_of(CORPUS / rec["path"], probe(CORPUS / rec["path"]))
+        verdict = check["verdict"]
         cutoff = find_cutoff(x, sr, lossy=verdict == "transcoded")
+        # and the codec family the check names in a transcode (MP3's holes are filled)
+        source_codec = check["source_codec"] if verdict == "transcoded" else None
         band = cutoff.hz or NOMINAL_CUTOFF_HZ[rec["codec"]]
         row = {"path": rec["path"], "profile": f"{rec['codec']} {rec['setting']}", "source": rec["source"],
-               "check": verdict, "cutoff_hz": cutoff.hz, "hf_band_hz": band, "input": score(x, ref, sr, band)}
+               "check": verdict, "source_codec": source_codec, "cutoff_hz": cutoff.hz, "hf_band_hz": band,
+               "input": score(x, ref, sr, band)}
         for name, estimator in engines.items():
             t = time.process_time()
-            result = restore(x, sr, estimator=estimator, cutoff=cutoff)
+            result = restore(x, sr, estimator=estimator, cutoff=cutoff, source_codec=source_codec)
             cpu = time.process_time() - t
             row[name] = {**score(result.audio, ref, sr, band), "cpu_s": cpu, "filled": result.changed_share}
         t = time.process_time()
@@ -187,7 +191,9 @@ def speed(seconds: float, model: NeuralEstimator | None) -> dict:
 
         def dsp() -> None:
             audio, sr = decode(mp3)
-            sf.write(io.BytesIO(), restore(audio, sr).audio, 44100, format="FLAC", subtype="PCM_24")
+            # as the daemon restores an MP3 file: its bitrate and codec known
+            restored = restore(audio, sr, bitrate_kbps=128.0, source_codec="mp3").audio
+            sf.write(io.BytesIO(), restored, 44100, format="FLAC", subtype="PCM_24")
 
         plain()  # warm up codecs and imports
         times = {}

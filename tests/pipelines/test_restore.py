@@ -113,6 +113,8 @@ def test_a_file_the_check_called_transcoded_is_restored_as_lossy(tmp_path: Path)
     ctx.evidence = {"lossless_check": {"verdict": "transcoded", "source_codec": "aac"}}
     known = json.loads(Path(run(ctx)[0]).read_text())
     assert plain["cutoff_hz"] is None and known["cutoff_hz"] is not None and known["filled_share"] > 0.05
+    assert (plain["source_codec"], known["source_codec"]) == (None, "aac")
+    assert known["hole_share"] == 0.0  # AAC leaves no holes to fill
 
 
 @pytest.mark.parametrize(("name", "codec", "fmt", "tagger"), [
@@ -126,6 +128,7 @@ def test_tags_and_cover_art_are_carried(tmp_path: Path, name: str, codec: str, f
     src = encode(tmp_path / name, music, sr, codec, fmt)
     tagger(src)
     outputs = run(_ctx(src, tmp_path / "out"))
+    assert json.loads(Path(outputs[0]).read_text())["source_codec"] == name.split(".")[1].replace("m4a", "aac")
     flac = FLAC(outputs[1])
     assert (flac["TITLE"], flac["ARTIST"], flac["ALBUM"]) == (["Night Song"], ["Owl"], ["Dark Hours"])
     assert (flac["TRACKNUMBER"], flac["TRACKTOTAL"]) == (["3"], ["12"])

@@ -18,6 +18,7 @@ from nightowl.restore.floor import (
     floor_level_db,
     floor_noise,
     measure_floor,
+    unit_noise,
 )
 from nightowl.restore.stft import N_FFT, bin_hz, istft, stft
 
@@ -53,11 +54,11 @@ def test_the_floor_under_loud_notes_is_measured_at_its_level() -> None:
 def test_floor_noise_has_its_level_and_blocks_draw_the_same_noise() -> None:
     level = np.full((2, 100), -40.0)
     level[1] -= 10.0
-    whole = floor_noise(level, 500, first_frame=7)
+    whole = floor_noise(level, unit_noise(2, 1025 - 100, 500, first_frame=7))
     assert whole.shape == (2, 100, 500)
     power_db = 10 * np.log10(np.mean(np.abs(whole) ** 2, axis=(1, 2)))
     assert np.allclose(power_db, [-40.0, -50.0], atol=0.2)
-    later = floor_noise(level, 300, first_frame=7 + 200)
+    later = floor_noise(level, unit_noise(2, 700, 300, first_frame=7 + 200))  # from lower down: the same
     assert np.array_equal(whole[:, :, 200:], later)
 
 

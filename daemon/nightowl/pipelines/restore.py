@@ -79,6 +79,15 @@ def _known_lossy(ctx: JobContext, info: Probe) -> bool:
     return not info.lossless or check.get("verdict") == "transcoded"
 
 
+def _source_codec(ctx: JobContext, info: Probe) -> str | None:
+    """The lossy codec the input came through, if known: the file's own, or the family
+    the lossless check named in a transcode (the engine fills MP3's holes)."""
+    if not info.lossless:
+        return info.codec
+    check = ctx.evidence.get("lossless_check") or {}
+    return check.get("source_codec") if check.get("verdict") == "transcoded" else None
+
+
 def plan(ctx: JobContext) -> dict[str, Any]:
     """What a run would do, without writing anything (`nightowl process --dry-run`)."""
     params = RestoreParams.model_validate(ctx.params)
@@ -130,9 +139,11 @@ def run(ctx: JobContext) -> list[str]:
 
     t = time.perf_counter()
     estimator = _estimator(ctx, params)
+    source_codec = _source_codec(ctx, info)
     result = restore(audio, sr, estimator=estimator,
                      gate=GateSettings(params.gate_threshold_db, params.gate_range_db),
                      bitrate_kbps=_bitrate_kbps(info), lossy=_known_lossy(ctx, info),
+                     source_codec=source_codec,
                      progress=lambda f: ctx.progress("restore", 0.1 + 0.75 * f))
     timings["restore"] = time.perf_counter() - t
 
@@ -156,6 +167,8 @@ def run(ctx: JobContext) -> list[str]:
         "engine_version": version,
         "cutoff_hz": None if result.cutoff.hz is None else round(result.cutoff.hz, 1),
         "filled_share": round(result.changed_share, 4),
+        "source_codec": source_codec,
+        "hole_share": round(result.hole_share, 4),
         "note": note(result.cutoff.hz),
         "gate": {"threshold_db": params.gate_threshold_db, "range_db": params.gate_range_db},
         "output_format": {"format": params.format, "sample_rate": result.sample_rate,

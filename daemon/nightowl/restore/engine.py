@@ -18,8 +18,9 @@ import soxr
 from ..classify.lossless import NEAR_20K_HZ, measure_power
 from ..classify.spectral import power_frames, smooth, to_db
 from .bandrep import GUARD_HZ, Envelope, fit_slope, replicate
-from .floor import floor_level_db, floor_noise, measure_floor
+from .floor import floor_level_db, floor_noise, measure_floor, unit_noise
 from .gate import TILE_FRAMES, GateSettings, gate_weights, residual
+from .holes import hole_gains
 from .stft import HOP, N_FFT, bin_hz, istft, stft
 
 SAMPLE_RATE = 44100
@@ -73,6 +74,12 @@ FLOOR_TOP_FALL_DB_KHZ = 6.0
 # the band; on the corpus's near-transparent transcodes that cost SI-SDR 0.13 dB on
 # average at 0 dB, 0.09 dB at -6, for 0.5 points of LSD)
 FLOOR_ADDED_DB = -6.0
+# Codecs whose holes under the cutoff are filled (see holes.py). MP3 encoders drop high
+# scale-factor bands outright when short of bits; AAC encoders mark such bands for noise
+# substitution and Opus folds spectrum into them, so their decodes have no holes to fill
+# (on the benchmark corpus, filling what looked like holes made AAC and Opus clips
+# slightly worse, MP3 ones clearly better)
+HOLE_CODECS = frozenset({"mp3"})
 # Codecs put their lowpass this low only at low bitrates; higher up the file's bitrate or
 # a resampler's wall must vouch for an edge, otherwise it is taken for the end of the
 # instruments' own range (a piano rendered from samples can stop at 12 kHz) and kept.
@@ -106,6 +113,7 @@ class Restored:
     cutoff: Cutoff
     engine: str
     changed_share: float = 0.0  # share of the time-frequency plane above the cutoff that was filled
+    hole_share: float = 0.0  # share of the plane from holes.LOW_HZ to the cutoff filled as holes
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -175,10 +183,13 @@ def envelope_for(cutoff: Cutoff) -> Envelope:
 
 def restore(audio: np.ndarray, sample_rate: int, *, estimator: Estimator | None = None,
             gate: GateSettings = DEFAULT_GATE, cutoff: Cutoff | None = None,
-            bitrate_kbps: float | None = None, lossy: bool | None = None,
+            bitrate_kbps: float | None = None, lossy: bool | None = None, source_codec: str | None = None,
             progress: Callable[[float], None] | None = None) -> Restored:
     """Restore (frames, channels) audio. The DSP replica is always made (the neural
-    engine takes its phase above the cutoff); `estimator` replaces its magnitudes."""
+    engine takes its phase above the cutoff); `estimator` replaces its magnitudes.
+    `source_codec`: the lossy codec the audio came through, if known (the file's own,
+    or the family the lossless check named); holes under the cutoff are filled only
+    for the codecs in HOLE_CODECS."""
     x = to_output_rate(np.asarray(audio, dtype=np.float32), sample_rate)
     if x.ndim == 1:
         x = x[:, None]
@@ -194,18 +205,25 @@ def restore(audio: np.ndarray, sample_rate: int, *, estimator: Estimator | None 
         line, cutoff_bin, bins, SAMPLE_RATE, envelope.rolloff_hz,
         min(envelope.rolloff_db_khz, FLOOR_TOP_FALL_DB_KHZ))
 
+    fill_holes = source_codec in HOLE_CODECS
     n = len(x)
     added = np.zeros_like(x)
     filled = total = 0.0
+    holes_filled = holes_total = 0
     for start in range(0, n, BLOCK):
         end = min(n, start + BLOCK)
         lo, hi = max(0, start - CONTEXT), min(n, end + CONTEXT)
         block = x[lo:hi].T
         spec = stft(block)
         replica = replicate(spec, cutoff_bin, SAMPLE_RATE, envelope)
+        hole_lo, holes = (hole_gains(spec, cutoff_bin, SAMPLE_RATE, lo // HOP) if fill_holes
+                          else (cutoff_bin, None))  # under the cutoff (see holes.py)
+        noise_lo = hole_lo if holes is not None else cutoff_bin
+        noise = None if floor_db is None and holes is None else unit_noise(
+            x.shape[1], noise_lo, spec.shape[2], first_frame=lo // HOP)
         to_add = None  # what is added where the gate opens (from the cutoff up), if not the estimate
         if floor_db is not None:  # the floor under the replica (see floor.py)
-            floor = floor_noise(floor_db, spec.shape[2], first_frame=lo // HOP)
+            floor = floor_noise(floor_db, noise)
             if estimator is None:
                 to_add = replica[:, cutoff_bin:] + floor * np.float32(10 ** (FLOOR_ADDED_DB / 20))
             replica[:, cutoff_bin:] += floor
@@ -220,6 +238,11 @@ def restore(audio: np.ndarray, sample_rate: int, *, estimator: Estimator | None 
         added_spec = np.zeros_like(spec)
         add = est[:, cutoff_bin:] if to_add is None else to_add
         added_spec[:, cutoff_bin:] = residual(spec[:, cutoff_bin:], add, lam)
+        if holes is not None:
+            added_spec[:, hole_lo:cutoff_bin] = noise[:, :cutoff_bin - hole_lo] * holes
+            holes_filled += int(np.count_nonzero(holes))
+        if fill_holes:
+            holes_total += x.shape[1] * (cutoff_bin - hole_lo) * spec.shape[2]
         part = istft(added_spec, hi - lo).T
         added[start:end] = part[start - lo:end - lo]
         if progress is not None:
@@ -229,4 +252,5 @@ def restore(audio: np.ndarray, sample_rate: int, *, estimator: Estimator | None 
     over = np.abs(out) > 1.0
     if over.any():
         out[over] = np.clip(out[over], -1.0, 1.0)
-    return Restored(out, SAMPLE_RATE, cutoff, engine, changed_share=filled / max(total, 1.0))
+    return Restored(out, SAMPLE_RATE, cutoff, engine, changed_share=filled / max(total, 1.0),
+                    hole_share=holes_filled / max(holes_total, 1))

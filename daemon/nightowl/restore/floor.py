@@ -79,9 +79,9 @@ def floor_level_db(line: FloorLine, cutoff_bin: int, bins: int, sample_rate: int
     return level - fall_above_db(np.arange(cutoff_bin, bins) * hz, rolloff_hz, rolloff_db_khz)
 
 
-def floor_noise(level_db: np.ndarray, frames: int, first_frame: int = 0, seed: int = 0) -> np.ndarray:
-    """The STFT of steady noise at `level_db` (channels, bins from the cutoff up) for
-    `frames` frames: (channels, bins from the cutoff, frames), complex64.
+def unit_noise(channels: int, first_bin: int, frames: int, first_frame: int = 0, seed: int = 0) -> np.ndarray:
+    """The STFT of white noise of mean power 1 in every bin, for bins from `first_bin`
+    up and `frames` frames: (channels, bins, frames), complex64.
 
     The noise is drawn as samples and analysed, not drawn as STFT coefficients: a
     spectrum of independent random coefficients is one no signal has, and overlap-add
@@ -89,9 +89,9 @@ def floor_noise(level_db: np.ndarray, frames: int, first_frame: int = 0, seed: i
     4 times louder than the one it adds. `first_frame`: the place of the first frame in
     the track (frame k starts at sample k * HOP - N_FFT, as `stft` pads), so blocks of
     one track processed apart draw the same noise. It is unrelated to the music, so
-    added to the replica their powers add.
+    added to it their powers add.
     """
-    channels, bins = level_db.shape
+    bins = N_FFT // 2 + 1 - first_bin
     if frames == 0:
         return np.zeros((channels, bins, 0), dtype=np.complex64)
     start = first_frame * HOP - N_FFT  # the first sample the frames read, in the track
@@ -102,6 +102,13 @@ def floor_noise(level_db: np.ndarray, frames: int, first_frame: int = 0, seed: i
         [np.random.default_rng([seed, k + 2**20]).standard_normal((channels, chunk), dtype=np.float32)
          for k in range(first_chunk, end_chunk)], axis=1)
     samples = samples[:, start - first_chunk * chunk:][:, :length]
-    spec = frames_at(samples, np.arange(frames) * HOP)[:, -bins:]
-    gain = 10.0 ** (level_db / 20.0) / np.sqrt(WINDOW_POWER)
-    return (spec * gain.astype(np.float32)[:, :, None]).astype(np.complex64)
+    spec = frames_at(samples, np.arange(frames) * HOP)[:, first_bin:]
+    return spec * np.float32(1 / np.sqrt(WINDOW_POWER))
+
+
+def floor_noise(level_db: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """Steady noise at `level_db` (channels, bins from the cutoff up): the top bins of
+    `unit_noise` scaled, (channels, bins from the cutoff, frames), complex64."""
+    bins = level_db.shape[1]
+    gain = (10.0 ** (level_db / 20.0)).astype(np.float32)
+    return noise[:, noise.shape[1] - bins:] * gain[:, :, None]
