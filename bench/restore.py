@@ -63,7 +63,7 @@ sys.path.insert(0, str(REPO / "daemon"))
 from nightowl.audio.decode import decode  # noqa: E402
 from nightowl.audio.probe import probe  # noqa: E402
 from nightowl.classify.analyse import lossless_check_of  # noqa: E402
-from nightowl.restore import metrics  # noqa: E402
+from nightowl.restore import metrics, noise  # noqa: E402
 from nightowl.restore.engine import Cutoff, Estimator, find_cutoff, restore  # noqa: E402
 from nightowl.restore.neural import NeuralEstimator  # noqa: E402
 from nightowl.restore.stft import SHIFT_STEP, bin_hz, istft, stft  # noqa: E402
@@ -190,6 +190,8 @@ def speed(seconds: float, model: NeuralEstimator | None) -> dict:
             sf.write(io.BytesIO(), audio, sr, format="FLAC", subtype="PCM_24")
 
         def dsp() -> None:
+            # each job is a fresh child process: it builds the engine's noise table anew
+            noise.forget()
             audio, sr = decode(mp3)
             # as the daemon restores an MP3 file: its bitrate and codec known
             restored = restore(audio, sr, bitrate_kbps=128.0, source_codec="mp3").audio

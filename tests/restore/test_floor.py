@@ -18,8 +18,8 @@ from nightowl.restore.floor import (
     floor_level_db,
     floor_noise,
     measure_floor,
-    unit_noise,
 )
+from nightowl.restore.noise import unit_noise
 from nightowl.restore.stft import N_FFT, bin_hz, istft, stft
 
 from bench.transcode import Setting, roundtrip

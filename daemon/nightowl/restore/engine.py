@@ -18,9 +18,10 @@ import soxr
 from ..classify.lossless import NEAR_20K_HZ, measure_power
 from ..classify.spectral import power_frames, smooth, to_db
 from .bandrep import GUARD_HZ, Envelope, fit_slope, replicate
-from .floor import floor_level_db, floor_noise, measure_floor, unit_noise
+from .floor import floor_level_db, floor_noise, measure_floor
 from .gate import TILE_FRAMES, GateSettings, gate_weights, residual
 from .holes import hole_gains
+from .noise import samples, unit_noise
 from .stft import HOP, N_FFT, bin_hz, istft, stft
 
 SAMPLE_RATE = 44100
@@ -80,6 +81,7 @@ FLOOR_ADDED_DB = -6.0
 # (on the benchmark corpus, filling what looked like holes made AAC and Opus clips
 # slightly worse, MP3 ones clearly better)
 HOLE_CODECS = frozenset({"mp3"})
+DITHER_SEED = 2  # the edge search's dither; the noise that is added draws from seed 0
 # Codecs put their lowpass this low only at low bitrates; higher up the file's bitrate or
 # a resampler's wall must vouch for an edge, otherwise it is taken for the end of the
 # instruments' own range (a piano rendered from samples can stop at 12 kHz) and kept.
@@ -148,11 +150,11 @@ def find_cutoff(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, bitrate_kbps:
     lossy = bitrate_kbps is not None if lossy is None else lossy
     # a lossy decode in float leaves a ragged floor far below anything audible above the
     # lowpass; a 16-bit-like noise floor (as every FLAC has) gives the edge search a flat one
-    floor = np.random.default_rng(0).standard_normal(audio.shape, dtype=np.float32) * np.float32(2**-16)
+    channels = audio.shape[1] if audio.ndim == 2 else 1
+    floor = samples(channels, len(audio), seed=DITHER_SEED).T.reshape(audio.shape) * np.float32(2**-16)
     freqs, power = power_frames([audio + floor], sample_rate)
     f = measure_power(freqs, power, sample_rate)
     hz = f.get("cutoff_hz")
-    channels = audio.shape[1] if audio.ndim == 2 else 1
     drop = f.get("drop_db", 0.0)
     min_drop = LOSSY_MIN_DROP_DB if lossy else MIN_DROP_DB
     if hz is None or drop < min_drop or not plausible_cutoff(hz, bitrate_kbps, channels, drop, lossy):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .bandrep import fall_above_db
-from .stft import HOP, N_FFT, WINDOW_POWER, bin_hz, frames_at
+from .stft import HOP, N_FFT, bin_hz, frames_at
 
 BAND_HZ = 4000.0  # the floor is read from this much under the cutoff...
 GAP_HZ = 500.0  # ...ending this far under it, clear of the codec's transition band
@@ -35,7 +35,6 @@ SLOPE_LIMITS_DB_KHZ = (-3.0, 4.0)
 # the mean power of a noise whose power is exponentially distributed (a noise band in
 # an STFT) lies this far above its PERCENTILE-th percentile: 10*log10(1/-ln(0.8)) = 6.5 dB
 _MEAN_OVER_PERCENTILE_DB = float(10 * np.log10(1 / -np.log(1 - PERCENTILE / 100)))
-NOISE_CHUNK = 64  # hops: the noise is drawn in chunks seeded by their place in the track
 
 
 @dataclass(frozen=True)
@@ -79,36 +78,9 @@ def floor_level_db(line: FloorLine, cutoff_bin: int, bins: int, sample_rate: int
     return level - fall_above_db(np.arange(cutoff_bin, bins) * hz, rolloff_hz, rolloff_db_khz)
 
 
-def unit_noise(channels: int, first_bin: int, frames: int, first_frame: int = 0, seed: int = 0) -> np.ndarray:
-    """The STFT of white noise of mean power 1 in every bin, for bins from `first_bin`
-    up and `frames` frames: (channels, bins, frames), complex64.
-
-    The noise is drawn as samples and analysed, not drawn as STFT coefficients: a
-    spectrum of independent random coefficients is one no signal has, and overlap-add
-    keeps only a quarter of its power (6 dB measured), so the gate would judge a floor
-    4 times louder than the one it adds. `first_frame`: the place of the first frame in
-    the track (frame k starts at sample k * HOP - N_FFT, as `stft` pads), so blocks of
-    one track processed apart draw the same noise. It is unrelated to the music, so
-    added to it their powers add.
-    """
-    bins = N_FFT // 2 + 1 - first_bin
-    if frames == 0:
-        return np.zeros((channels, bins, 0), dtype=np.complex64)
-    start = first_frame * HOP - N_FFT  # the first sample the frames read, in the track
-    length = (frames - 1) * HOP + N_FFT
-    chunk = NOISE_CHUNK * HOP
-    first_chunk, end_chunk = start // chunk, -(-(start + length) // chunk)
-    samples = np.concatenate(
-        [np.random.default_rng([seed, k + 2**20]).standard_normal((channels, chunk), dtype=np.float32)
-         for k in range(first_chunk, end_chunk)], axis=1)
-    samples = samples[:, start - first_chunk * chunk:][:, :length]
-    spec = frames_at(samples, np.arange(frames) * HOP)[:, first_bin:]
-    return spec * np.float32(1 / np.sqrt(WINDOW_POWER))
-
-
 def floor_noise(level_db: np.ndarray, noise: np.ndarray) -> np.ndarray:
     """Steady noise at `level_db` (channels, bins from the cutoff up): the top bins of
-    `unit_noise` scaled, (channels, bins from the cutoff, frames), complex64."""
+    `noise.unit_noise` scaled, (channels, bins from the cutoff, frames), complex64."""
     bins = level_db.shape[1]
     gain = (10.0 ** (level_db / 20.0)).astype(np.float32)
     return noise[:, noise.shape[1] - bins:] * gain[:, :, None]
