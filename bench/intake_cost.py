@@ -214,7 +214,11 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="nightowl-intake-cost-") as tmp:
         t0 = time.perf_counter()
-        files = build_files(Path(tmp), args.quick)
+        # two folders down: intake reads the text files beside a recording and in its
+        # parent (lineage files), and the temporary folder's parent may hold anything
+        album = Path(tmp) / "Artist" / "Album"
+        album.mkdir(parents=True)
+        files = build_files(album, args.quick)
         build_s = time.perf_counter() - t0
         # warm up: imports are done above; this loads codecs, numpy/scipy paths, caches
         for f in files[:1] + files[-1:]:
