@@ -108,13 +108,20 @@ def test_a_file_the_check_called_transcoded_is_restored_as_lossy(tmp_path: Path)
     music, sr = sf.read(DATA / "guit_em9.flac", dtype="float32", always_2d=True)
     fake = tmp_path / "fake.flac"
     sf.write(fake, roundtrip(music, sr, Setting("aac", "128k")), sr, subtype="PCM_16")
-    plain = json.loads(Path(run(_ctx(fake, tmp_path / "a"))[0]).read_text())
+    plain_ctx = _ctx(fake, tmp_path / "a")
+    plain_ctx.evidence = {"lossless_check": {"verdict": "inconclusive", "source_codec": None}}
+    plain = json.loads(Path(run(plain_ctx)[0]).read_text())
     ctx = _ctx(fake, tmp_path / "b")
     ctx.evidence = {"lossless_check": {"verdict": "transcoded", "source_codec": "aac"}}
     known = json.loads(Path(run(ctx)[0]).read_text())
     assert plain["cutoff_hz"] is None and known["cutoff_hz"] is not None and known["filled_share"] > 0.05
     assert (plain["source_codec"], known["source_codec"]) == (None, "aac")
     assert known["hole_share"] == 0.0  # AAC leaves no holes to fill
+    # a file that reaches restore without the daemon's evidence (`nightowl process`)
+    # gets the check run on it there: the same verdict, the same restore
+    fresh = json.loads(Path(run(_ctx(fake, tmp_path / "c"))[0]).read_text())
+    assert (fresh["lossless_check"], fresh["source_codec"]) == ("transcoded", "aac")
+    assert fresh["cutoff_hz"] == known["cutoff_hz"]
 
 
 @pytest.mark.parametrize(("name", "codec", "fmt", "tagger"), [

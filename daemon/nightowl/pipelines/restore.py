@@ -17,7 +17,7 @@ import numpy as np
 import soundfile as sf
 
 from .. import __version__
-from ..audio.decode import decode
+from ..audio.decode import DecodeError, decode
 from ..audio.probe import Probe, probe
 from ..audio.tags import Tags, is_restored, read_tags, restored_tags, write_tags
 from ..outputs import atomic_output, audio_check, write_json
@@ -72,19 +72,34 @@ def _bitrate_kbps(info: Probe) -> float | None:
     return info.bitrate / 1000 if info.bitrate and not info.lossless else None
 
 
-def _known_lossy(ctx: JobContext, info: Probe) -> bool:
+def _lossless_check(ctx: JobContext, info: Probe) -> dict[str, Any]:
+    """The lossless check's report on a lossless input: the one intake stored with the
+    file, or, where there is none (`nightowl process` on a file the daemon has not
+    taken in), a fresh one, which reads four short excerpts. Empty for lossy files."""
+    if not info.lossless:
+        return {}
+    stored = ctx.evidence.get("lossless_check")
+    if stored:
+        return dict(stored)
+    from ..classify.analyse import lossless_check_of  # the check's transforms: only here
+
+    try:
+        return lossless_check_of(ctx.input, info)
+    except DecodeError:
+        return {}  # restore's own decode says what is wrong with the file
+
+
+def _known_lossy(check: dict[str, Any], info: Probe) -> bool:
     """Has the input been through a lossy codec: a lossy file, or one the lossless check
     called a transcode? (The engine then takes weaker edges for the codec's lowpass.)"""
-    check = ctx.evidence.get("lossless_check") or {}
     return not info.lossless or check.get("verdict") == "transcoded"
 
 
-def _source_codec(ctx: JobContext, info: Probe) -> str | None:
+def _source_codec(check: dict[str, Any], info: Probe) -> str | None:
     """The lossy codec the input came through, if known: the file's own, or the family
     the lossless check named in a transcode (the engine fills MP3's holes)."""
     if not info.lossless:
         return info.codec
-    check = ctx.evidence.get("lossless_check") or {}
     return check.get("source_codec") if check.get("verdict") == "transcoded" else None
 
 
@@ -98,9 +113,10 @@ def plan(ctx: JobContext) -> dict[str, Any]:
         return {**out, "action": "skip", "reason": "the input is already a restored file"}
     if ctx.already_done(ctx.output_path(".restore.json")) is not None:
         return {**out, "action": "skip", "reason": "already done with these parameters"}
+    check = _lossless_check(ctx, info)
     audio, sr = decode(ctx.input)
     x = to_output_rate(audio, sr)
-    cutoff = find_cutoff(x, SAMPLE_RATE, _bitrate_kbps(info), lossy=_known_lossy(ctx, info))
+    cutoff = find_cutoff(x, SAMPLE_RATE, _bitrate_kbps(info), lossy=_known_lossy(check, info))
     engine = "dsp" if _model_path(ctx, params) is None else "model"
     return {**out, "action": "restore" if cutoff.hz else "copy (nothing missing)",
             "cutoff_hz": cutoff.hz, "engine": engine,
@@ -139,10 +155,11 @@ def run(ctx: JobContext) -> list[str]:
 
     t = time.perf_counter()
     estimator = _estimator(ctx, params)
-    source_codec = _source_codec(ctx, info)
+    check = _lossless_check(ctx, info)
+    source_codec = _source_codec(check, info)
     result = restore(audio, sr, estimator=estimator,
                      gate=GateSettings(params.gate_threshold_db, params.gate_range_db),
-                     bitrate_kbps=_bitrate_kbps(info), lossy=_known_lossy(ctx, info),
+                     bitrate_kbps=_bitrate_kbps(info), lossy=_known_lossy(check, info),
                      source_codec=source_codec,
                      progress=lambda f: ctx.progress("restore", 0.1 + 0.75 * f))
     timings["restore"] = time.perf_counter() - t
@@ -167,6 +184,7 @@ def run(ctx: JobContext) -> list[str]:
         "engine_version": version,
         "cutoff_hz": None if result.cutoff.hz is None else round(result.cutoff.hz, 1),
         "filled_share": round(result.changed_share, 4),
+        "lossless_check": check.get("verdict"),
         "source_codec": source_codec,
         "hole_share": round(result.hole_share, 4),
         "note": note(result.cutoff.hz),
