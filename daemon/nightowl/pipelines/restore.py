@@ -81,7 +81,8 @@ def _lossless_check(ctx: JobContext, info: Probe) -> dict[str, Any]:
     stored = ctx.evidence.get("lossless_check")
     if stored:
         return dict(stored)
-    from ..classify.analyse import lossless_check_of  # the check's transforms: only here
+    # the check's transforms are imported only where they run
+    from ..classify.analyse import lossless_check_of
 
     try:
         return lossless_check_of(ctx.input, info)
