@@ -230,6 +230,7 @@ def test_cli_dry_run_writes_nothing_and_options_are_checked(tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     plan = json.loads(result.output)
     assert plan["action"] in ("restore", "copy (nothing missing)") and plan["output"].endswith("a.wav")
+    assert (plan["source_codec"], plan["lossless_check"]) == ("mp3", None)  # a lossy file: no check
     assert not out.exists()
     bad = CliRunner().invoke(main, ["--config", str(config), "process", "--pipeline", "lossless_check",
                                     "--no-tags", str(src)])

@@ -120,7 +120,8 @@ def plan(ctx: JobContext) -> dict[str, Any]:
     cutoff = find_cutoff(x, SAMPLE_RATE, _bitrate_kbps(info), lossy=_known_lossy(check, info))
     engine = "dsp" if _model_path(ctx, params) is None else "model"
     return {**out, "action": "restore" if cutoff.hz else "copy (nothing missing)",
-            "cutoff_hz": cutoff.hz, "engine": engine,
+            "cutoff_hz": cutoff.hz, "engine": engine, "lossless_check": check.get("verdict"),
+            "source_codec": _source_codec(check, info),
             "from": f"{info.codec} {info.sample_rate} Hz {info.channels} ch"}
 
 
