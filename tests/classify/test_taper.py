@@ -99,3 +99,17 @@ def test_studio_album_has_no_cues() -> None:
 def test_words_inside_other_words_do_not_count() -> None:
     cues = taper_cues(Path("/music/audio/sbdx/audacity_matrixfoo.flac"), {"a.txt": "loudness matrices laudable"})
     assert source_kind(cues) is None
+
+
+def test_a_lineage_file_shared_by_an_album_is_read_for_cues_once() -> None:
+    from nightowl.classify.taper import _file_cues
+
+    texts = {"info.txt": LINEAGE_AUD + "\n(read once)", "other.nfo": LINEAGE_SBD}
+    first = taper_cues(Path("/music/Phish NYE/track01.flac"), texts)
+    hits = _file_cues.cache_info().hits
+    second = taper_cues(Path("/music/Phish NYE/track02.flac"), texts)
+    assert _file_cues.cache_info().hits == hits + 2
+    # the same cues for every track; and where two files give a kind, the first file's wins
+    assert [(c.name, c.text) for c in first] == [(c.name, c.text) for c in second]
+    assert source_kind(first) == "aud"
+    assert {c.name: c.value for c in first}["lineage"] == "info.txt"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 from .podcast import Cue  # the shared evidence type (concert.py re-exports it)
@@ -85,38 +86,50 @@ _KIND_WORDS = {"aud": "an audience recording", "sbd": "a soundboard recording",
 def _text_cues(sidecar_texts: dict[str, str]) -> list[Cue]:
     cues: list[Cue] = []
     seen: set[str] = set()
+    for fname, text in sorted(sidecar_texts.items()):
+        for cue in _file_cues(fname, text[: 64 * 1024]):
+            if cue.name not in seen:  # the first file to give a cue of a kind wins
+                seen.add(cue.name)
+                cues.append(cue)
+    return cues
+
+
+# the files of an album folder share their lineage file, and the regexes over 64 KiB of
+# text cost a millisecond or more: each text is read for cues once per analysis process
+@lru_cache(maxsize=64)
+def _file_cues(fname: str, text: str) -> tuple[Cue, ...]:
+    cues: list[Cue] = []
+    seen: set[str] = set()
 
     def add(cue: Cue) -> None:
         if cue.name not in seen:
             seen.add(cue.name)
             cues.append(cue)
 
-    for fname, text in sorted(sidecar_texts.items()):
-        text = text[: 64 * 1024]
-        for line in SOURCE_LINE.findall(text):
-            for kind in ("matrix", "sbd", "aud"):  # "matrix of SBD + AUD" is a matrix
-                if TEXT_SOURCES[kind].search(line):
-                    add(Cue(f"source_{kind}", kind, 2.0 if kind != "aud" else 2.5,
-                            f"{fname} gives the source as {_KIND_WORDS[kind]}: \"{line.strip()[:80]}\""))
-                    break
-        if LINEAGE.search(text):
-            add(Cue("lineage", fname, 1.5,
-                    f"{fname} has a lineage (the chain from recorder to file), as traded shows do"))
-        if TAPER.search(text):
-            add(Cue("taper", fname, 1.0, f"{fname} names who taped the show"))
-        m = MICS.search(text)
-        if m:
-            add(Cue("taper_mics", m.group(0), 1.0, f"{fname} lists recording microphones ({m.group(0)})"))
-        m = RECORDERS.search(text)
-        if m and (m.group(0).lower() not in ("d8", "dat") or LINEAGE.search(text)):
-            add(Cue("field_recorder", m.group(0), 0.8, f"{fname} lists a field recorder ({m.group(0)})"))
-        if not SOURCE_LINE.search(text):
-            # a bare "SBD" or "AUD" tag in an info file (no Source: line)
-            for kind in ("matrix", "sbd", "aud"):
-                if NAME_SOURCES[kind].search(text):
-                    add(Cue(f"source_{kind}", kind, 1.5, f"{fname} calls it {_KIND_WORDS[kind]}"))
-                    break
-    return cues
+    for line in SOURCE_LINE.findall(text):
+        for kind in ("matrix", "sbd", "aud"):  # "matrix of SBD + AUD" is a matrix
+            if TEXT_SOURCES[kind].search(line):
+                add(Cue(f"source_{kind}", kind, 2.0 if kind != "aud" else 2.5,
+                        f"{fname} gives the source as {_KIND_WORDS[kind]}: \"{line.strip()[:80]}\""))
+                break
+    if LINEAGE.search(text):
+        add(Cue("lineage", fname, 1.5,
+                f"{fname} has a lineage (the chain from recorder to file), as traded shows do"))
+    if TAPER.search(text):
+        add(Cue("taper", fname, 1.0, f"{fname} names who taped the show"))
+    m = MICS.search(text)
+    if m:
+        add(Cue("taper_mics", m.group(0), 1.0, f"{fname} lists recording microphones ({m.group(0)})"))
+    m = RECORDERS.search(text)
+    if m and (m.group(0).lower() not in ("d8", "dat") or LINEAGE.search(text)):
+        add(Cue("field_recorder", m.group(0), 0.8, f"{fname} lists a field recorder ({m.group(0)})"))
+    if not SOURCE_LINE.search(text):
+        # a bare "SBD" or "AUD" tag in an info file (no Source: line)
+        for kind in ("matrix", "sbd", "aud"):
+            if NAME_SOURCES[kind].search(text):
+                add(Cue(f"source_{kind}", kind, 1.5, f"{fname} calls it {_KIND_WORDS[kind]}"))
+                break
+    return tuple(cues)
 
 
 def taper_cues(path: Path, sidecar_texts: dict[str, str]) -> list[Cue]:
