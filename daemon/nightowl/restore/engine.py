@@ -218,7 +218,7 @@ def restore(audio: np.ndarray, sample_rate: int, *, estimator: Estimator | None 
         block = x[lo:hi].T
         spec = stft(block)
         replica = replicate(spec, cutoff_bin, SAMPLE_RATE, envelope)
-        hole_lo, holes = (hole_gains(spec, cutoff_bin, SAMPLE_RATE, lo // HOP) if fill_holes
+        hole_lo, holes = (hole_gains(spec, cutoff_bin, SAMPLE_RATE, lo // HOP, gate) if fill_holes
                           else (cutoff_bin, None))  # under the cutoff (see holes.py)
         noise_lo = hole_lo if holes is not None else cutoff_bin
         noise = None if floor_db is None and holes is None else unit_noise(

@@ -8,10 +8,11 @@ leave such holes is the engine's HOLE_CODECS.)
 
 The estimate for a band in a frame is its own level in the frames around it (the
 median over SPAN_FRAMES each side, which a hole does not drag down). A band is
-filled only where it falls DEPTH_DB or more below that estimate *beyond what the
-whole frame dips*: a note ending or a pause lowers every band at once and is left
-alone, a hole lowers one band. The fill is noise at the estimate's level less
-FILL_DB, faded in over RAMP_DB of depth, like the deficit gate above the cutoff.
+filled only where it falls below that estimate *beyond what the whole frame dips*
+(a note ending or a pause lowers every band at once and is left alone, a hole
+lowers one band) by the deficit gate's threshold plus EXTRA_DEPTH_DB or more. The
+fill is noise at the estimate's level less FILL_DB, faded in over the gate's range,
+so the gate options that make restore more or less cautious do the same here.
 
 What it cannot do: a band dropped for longer than about SPAN_FRAMES (0.17 s) takes
 its own silence for its level and stays empty; what fills a hole is noise at a
@@ -23,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import median_filter
 
+from .gate import GateSettings
 from .stft import bin_hz
 
 LOW_HZ = 8000.0  # holes are filled from here to the cutoff (lower down, codecs rarely drop bands)
@@ -33,11 +35,10 @@ SPAN_FRAMES = 15  # each side: 0.17 s at a 512-sample hop
 # track (frames k * STEP), and held in between: a fifth of the cells and a fifth of each
 # window, for much the same level (a median over all 31 frames made restore ~15% slower)
 STEP = 5
-# depth, ramp and level were set on the benchmark corpus (bench/restore.py): at a depth
-# of 20 dB LSD fell 0.2 points less; louder fills or shallower depths gained under 0.1
-# point more and cost SI-SDR
-DEPTH_DB = 15.0
-RAMP_DB = 10.0
+# depth and level were set on the benchmark corpus (bench/restore.py), with the gate's
+# default 10 dB threshold and range: at a depth of 20 dB LSD fell 0.2 points less;
+# louder fills or shallower depths gained under 0.1 point more and cost SI-SDR
+EXTRA_DEPTH_DB = 5.0
 FILL_DB = -6.0
 
 
@@ -62,13 +63,15 @@ def _around(level: np.ndarray, first_frame: int) -> np.ndarray:
     return median[..., nearest]
 
 
-def hole_gains(spec: np.ndarray, cutoff_bin: int, sample_rate: int,
-               first_frame: int = 0) -> tuple[int, np.ndarray | None]:
+def hole_gains(spec: np.ndarray, cutoff_bin: int, sample_rate: int, first_frame: int = 0,
+               gate: GateSettings | None = None) -> tuple[int, np.ndarray | None]:
     """Where the holes under the cutoff of (channels, bins, frames) `spec` are, and how
     loud to fill them: the first bin of the filled range, and the amplitude to give unit
     noise in each bin from there to `cutoff_bin` (channels, bins, frames), zero where
     there is no hole; None when there is nothing to fill. `first_frame`: the place of
-    the first frame in the track, so that blocks of one track agree."""
+    the first frame in the track, so that blocks of one track agree. `gate`: the
+    deficit gate's settings (default: its defaults)."""
+    gate = gate or GateSettings()
     hz = bin_hz(sample_rate)
     bands = (cutoff_bin - int(np.ceil(LOW_HZ / hz))) // BAND_BINS
     lo = cutoff_bin - bands * BAND_BINS  # the bands end at the cutoff
@@ -80,7 +83,8 @@ def hole_gains(spec: np.ndarray, cutoff_bin: int, sample_rate: int,
     ref_lo, ref_hi = (round(f / hz) for f in REFERENCE_HZ)
     frame_db = 10 * np.log10(power[:, ref_lo:ref_hi].sum(axis=1, keepdims=True) + 1e-20)
     frame_dip = np.maximum(_around(frame_db, first_frame) - frame_db, 0.0)
-    weight = np.clip((around - level - frame_dip - DEPTH_DB) / RAMP_DB, 0.0, 1.0)
+    depth = gate.threshold_db + EXTRA_DEPTH_DB
+    weight = np.clip((around - level - frame_dip - depth) / max(gate.range_db, 1e-6), 0.0, 1.0)
     if not weight.any():
         return lo, None
     gain = weight * 10.0 ** ((around + FILL_DB) / 20.0)
