@@ -63,6 +63,7 @@ sys.path.insert(0, str(REPO / "daemon"))
 from nightowl.audio.decode import decode  # noqa: E402
 from nightowl.audio.probe import probe  # noqa: E402
 from nightowl.classify.analyse import lossless_check_of  # noqa: E402
+from nightowl.pipelines.restore import known_lossy, source_codec  # noqa: E402
 from nightowl.restore import metrics, noise  # noqa: E402
 from nightowl.restore.engine import Cutoff, Estimator, find_cutoff, restore  # noqa: E402
 from nightowl.restore.neural import NeuralEstimator  # noqa: E402
@@ -129,19 +130,20 @@ def evaluate(recs: list[dict], engines: dict[str, Estimator | None]) -> list[dic
     rows = []
     for i, rec in enumerate(recs):
         x, ref, sr = load_pair(rec)
-        # as the daemon restores it: a file the lossless check calls transcoded is known lossy
-        check = lossless_check_of(CORPUS / rec["path"], probe(CORPUS / rec["path"]))
+        # as the daemon restores it: a file the lossless check calls transcoded is known
+        # lossy, and the codec family it names decides whether holes are filled
+        info = probe(CORPUS / rec["path"])
+        check = lossless_check_of(CORPUS / rec["path"], info)
         verdict = check["verdict"]
-        cutoff = find_cutoff(x, sr, lossy=verdict == "transcoded")
-        # and the codec family the check names in a transcode (MP3's holes are filled)
-        source_codec = check["source_codec"] if verdict == "transcoded" else None
+        cutoff = find_cutoff(x, sr, lossy=known_lossy(check, info))
+        codec = source_codec(check, info)
         band = cutoff.hz or NOMINAL_CUTOFF_HZ[rec["codec"]]
         row = {"path": rec["path"], "profile": f"{rec['codec']} {rec['setting']}", "source": rec["source"],
-               "check": verdict, "source_codec": source_codec, "cutoff_hz": cutoff.hz, "hf_band_hz": band,
+               "check": verdict, "source_codec": codec, "cutoff_hz": cutoff.hz, "hf_band_hz": band,
                "input": score(x, ref, sr, band)}
         for name, estimator in engines.items():
             t = time.process_time()
-            result = restore(x, sr, estimator=estimator, cutoff=cutoff, source_codec=source_codec)
+            result = restore(x, sr, estimator=estimator, cutoff=cutoff, source_codec=codec)
             cpu = time.process_time() - t
             row[name] = {**score(result.audio, ref, sr, band), "cpu_s": cpu, "filled": result.changed_share}
         t = time.process_time()

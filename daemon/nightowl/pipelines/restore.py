@@ -90,13 +90,13 @@ def _lossless_check(ctx: JobContext, info: Probe) -> dict[str, Any]:
         return {}  # restore's own decode says what is wrong with the file
 
 
-def _known_lossy(check: dict[str, Any], info: Probe) -> bool:
+def known_lossy(check: dict[str, Any], info: Probe) -> bool:
     """Has the input been through a lossy codec: a lossy file, or one the lossless check
     called a transcode? (The engine then takes weaker edges for the codec's lowpass.)"""
     return not info.lossless or check.get("verdict") == "transcoded"
 
 
-def _source_codec(check: dict[str, Any], info: Probe) -> str | None:
+def source_codec(check: dict[str, Any], info: Probe) -> str | None:
     """The lossy codec the input came through, if known: the file's own, or the family
     the lossless check named in a transcode (the engine fills MP3's holes)."""
     if not info.lossless:
@@ -117,11 +117,11 @@ def plan(ctx: JobContext) -> dict[str, Any]:
     check = _lossless_check(ctx, info)
     audio, sr = decode(ctx.input)
     x = to_output_rate(audio, sr)
-    cutoff = find_cutoff(x, SAMPLE_RATE, _bitrate_kbps(info), lossy=_known_lossy(check, info))
+    cutoff = find_cutoff(x, SAMPLE_RATE, _bitrate_kbps(info), lossy=known_lossy(check, info))
     engine = "dsp" if _model_path(ctx, params) is None else "model"
     return {**out, "action": "restore" if cutoff.hz else "copy (nothing missing)",
             "cutoff_hz": cutoff.hz, "engine": engine, "lossless_check": check.get("verdict"),
-            "source_codec": _source_codec(check, info),
+            "source_codec": source_codec(check, info),
             "from": f"{info.codec} {info.sample_rate} Hz {info.channels} ch"}
 
 
@@ -158,11 +158,11 @@ def run(ctx: JobContext) -> list[str]:
     t = time.perf_counter()
     estimator = _estimator(ctx, params)
     check = _lossless_check(ctx, info)
-    source_codec = _source_codec(check, info)
+    codec = source_codec(check, info)
     result = restore(audio, sr, estimator=estimator,
                      gate=GateSettings(params.gate_threshold_db, params.gate_range_db),
-                     bitrate_kbps=_bitrate_kbps(info), lossy=_known_lossy(check, info),
-                     source_codec=source_codec,
+                     bitrate_kbps=_bitrate_kbps(info), lossy=known_lossy(check, info),
+                     source_codec=codec,
                      progress=lambda f: ctx.progress("restore", 0.1 + 0.75 * f))
     timings["restore"] = time.perf_counter() - t
 
@@ -187,7 +187,7 @@ def run(ctx: JobContext) -> list[str]:
         "cutoff_hz": None if result.cutoff.hz is None else round(result.cutoff.hz, 1),
         "filled_share": round(result.changed_share, 4),
         "lossless_check": check.get("verdict"),
-        "source_codec": source_codec,
+        "source_codec": codec,
         "hole_share": round(result.hole_share, 4),
         "note": note(result.cutoff.hz),
         "gate": {"threshold_db": params.gate_threshold_db, "range_db": params.gate_range_db},

@@ -42,6 +42,11 @@ def _tile_db(power: np.ndarray, t_bins: int, t_frames: int) -> np.ndarray:
     return 10 * np.log10(sums / np.maximum(n, 1) + 1e-12)
 
 
+def opening(deficit_db: np.ndarray, settings: GateSettings) -> np.ndarray:
+    """lambda for a deficit (dB): 0 up to the threshold, rising to 1 over the range."""
+    return np.clip((deficit_db - settings.threshold_db) / settings.range_db, 0.0, 1.0)
+
+
 def gate_weights(spec: np.ndarray, estimate: np.ndarray, settings: GateSettings | None = None,
                  tile_origin: int = 0) -> np.ndarray:
     """lambda per bin and frame (float32, same shape as spec), from per-tile deficits.
@@ -62,7 +67,7 @@ def gate_weights(spec: np.ndarray, estimate: np.ndarray, settings: GateSettings 
         zeros = np.zeros((c, b, pad_front), dtype=p_in.dtype)
         p_in, p_est = np.concatenate([zeros, p_in], axis=2), np.concatenate([zeros, p_est], axis=2)
     deficit = _tile_db(p_est, TILE_BINS, TILE_FRAMES) - _tile_db(p_in, TILE_BINS, TILE_FRAMES)
-    lam_tiles = np.clip((deficit - settings.threshold_db) / settings.range_db, 0.0, 1.0)
+    lam_tiles = opening(deficit, settings)
     blocky = np.repeat(np.repeat(lam_tiles, TILE_BINS, axis=1), TILE_FRAMES, axis=2)
     lam = uniform_filter(blocky, size=(1, TILE_BINS, TILE_FRAMES), mode="nearest")
     # smoothing softens steps inside the gated region but never opens a tile the gate shut

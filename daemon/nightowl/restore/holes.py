@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import median_filter
 
-from .gate import GateSettings
+from .gate import GateSettings, opening
 from .stft import bin_hz
 
 LOW_HZ = 8000.0  # holes are filled from here to the cutoff (lower down, codecs rarely drop bands)
@@ -83,8 +83,7 @@ def hole_gains(spec: np.ndarray, cutoff_bin: int, sample_rate: int, first_frame:
     ref_lo, ref_hi = (round(f / hz) for f in REFERENCE_HZ)
     frame_db = 10 * np.log10(power[:, ref_lo:ref_hi].sum(axis=1, keepdims=True) + 1e-20)
     frame_dip = np.maximum(_around(frame_db, first_frame) - frame_db, 0.0)
-    depth = gate.threshold_db + EXTRA_DEPTH_DB
-    weight = np.clip((around - level - frame_dip - depth) / max(gate.range_db, 1e-6), 0.0, 1.0)
+    weight = opening(around - level - frame_dip - EXTRA_DEPTH_DB, gate)
     if not weight.any():
         return lo, None
     gain = weight * 10.0 ** ((around + FILL_DB) / 20.0)
