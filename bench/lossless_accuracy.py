@@ -2,8 +2,8 @@
 
     python bench/lossless_accuracy.py [--corpus DIR] [--out FILE] [--redecide]
 
-Each file is decoded the way the daemon does it (decode_excerpts over the file's
-duration) and judged by check_lossless. Prints genuine false positives, the
+Each file is decoded the way the daemon does it (classify.analyse.check_excerpts:
+excerpts of long files, short ones whole) and judged by check_lossless. Prints genuine false positives, the
 detection rate per codec and setting, the codec family among detections, and the
 CPU time per file. `--redecide` re-runs only the decision on the features saved
 by the last run (for tuning the decision without decoding again).
@@ -35,8 +35,8 @@ import numpy as np  # noqa: E402
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "daemon"))
 
-from nightowl.audio.decode import decode, decode_excerpts, excerpt_offsets  # noqa: E402
-from nightowl.classify.analyse import EXCERPT_SECONDS, EXCERPTS  # noqa: E402
+from nightowl.audio.decode import decode  # noqa: E402
+from nightowl.classify.analyse import check_excerpts  # noqa: E402
 from nightowl.classify.lossless import check_lossless, decide  # noqa: E402
 from nightowl.classify.spectral import power_mean_db, spectrum_frames  # noqa: E402
 
@@ -65,9 +65,7 @@ def evaluate(corpus: Path) -> list[dict]:
               if rec["path"].startswith("genuine/")}
     rows = []
     for rec in manifest["files"]:
-        excerpts, sr = decode_excerpts(corpus / rec["path"], rec["duration"], count=EXCERPTS, length=EXCERPT_SECONDS,
-                                       sample_rate=rec["sample_rate"])
-        starts = excerpt_offsets(rec["duration"], EXCERPTS, EXCERPT_SECONDS, rec["sample_rate"])
+        excerpts, sr, starts = check_excerpts(corpus / rec["path"], rec["duration"], rec["sample_rate"])
         t0 = time.process_time()
         res = check_lossless(excerpts, sr, starts)
         cpu = time.process_time() - t0

@@ -93,6 +93,10 @@ def _decode_bytes(data: bytes) -> tuple[np.ndarray, int]:
     return np.concatenate(chunks).astype(np.float32), rate
 
 
+VORBIS_ONE_WRITE = 1_500_000  # frames: 34 s at 44.1 kHz (a 60 s write crashed)
+VORBIS_BLOCK = 1 << 20
+
+
 def encode_bytes(samples: np.ndarray, sr: int, setting: Setting) -> tuple[bytes, str]:
     """Encode to a lossy file; returns (bytes, file extension)."""
     samples = np.asarray(samples, dtype=np.float32)
@@ -106,8 +110,14 @@ def encode_bytes(samples: np.ndarray, sr: int, setting: Setting) -> tuple[bytes,
         return encode_av(samples, sr, "libopus", "ogg", setting.name), "opus"
     if setting.codec == "vorbis":
         buf = io.BytesIO()
-        sf.write(buf, samples, sr, format="OGG", subtype="VORBIS",
-                 compression_level=VORBIS_COMPRESSION[setting.name])
+        # libsndfile's Vorbis encoder crashes on one write of a minute or more: longer
+        # audio goes in blocks (which encode slightly differently, so short clips, the
+        # corpus's, keep their one write)
+        block = len(samples) if len(samples) <= VORBIS_ONE_WRITE else VORBIS_BLOCK
+        with sf.SoundFile(buf, "w", sr, samples.shape[1], format="OGG", subtype="VORBIS",
+                          compression_level=VORBIS_COMPRESSION[setting.name]) as f:
+            for i in range(0, len(samples), max(1, block)):
+                f.write(samples[i:i + block])
         return buf.getvalue(), "ogg"
     raise ValueError(f"unknown codec {setting.codec}")
 

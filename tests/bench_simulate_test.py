@@ -1,4 +1,5 @@
-"""Fast checks of the corpus simulations (bench/simulate.py) and container helpers (bench/corpus.py)."""
+"""Fast checks of the corpus simulations (bench/simulate.py), container helpers (bench/corpus.py)
+and the transcoder (bench/transcode.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import soundfile as sf
 
 from bench import simulate as sim
+from bench.transcode import Setting, roundtrip
 
 SR = 44100
 
@@ -81,3 +83,14 @@ def test_kept_containers_are_deterministic() -> None:
         assert a == b, fmt
     audio, rate = sf.read(io.BytesIO(encode_container(x, SR, "ogg", "q4")))
     assert rate == SR and abs(len(audio) - len(x)) < SR // 10
+
+
+def test_vorbis_encodes_minutes_of_audio() -> None:
+    """libsndfile's Vorbis encoder crashes on one write of a minute or more: long audio
+    goes in blocks (the long-file benches transcode 3-minute files)."""
+    sr = 44100
+    t = np.arange(70 * sr) / sr
+    audio = (0.3 * np.sin(2 * np.pi * 440 * t))[:, None].repeat(2, axis=1).astype(np.float32)
+    out = roundtrip(audio, sr, Setting("vorbis", "q4"))
+    assert out.shape == audio.shape
+    assert np.corrcoef(out[sr:-sr, 0], audio[sr:-sr, 0])[0, 1] > 0.99

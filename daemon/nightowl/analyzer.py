@@ -26,7 +26,8 @@ def _analyse(path: str, options: Any) -> dict[str, Any]:
 
 def _exit_with_parent(parent: int) -> None:
     """In the analysis child, before any analysis import: keep numeric libraries to one
-    thread, and exit when the daemon is gone (even after a SIGKILL).
+    thread and freed memory for reuse (heap.py), and exit when the daemon is gone (even
+    after a SIGKILL).
 
     The pool's child holds both ends of its own work pipe, so it would never see
     the daemon die; PR_SET_PDEATHSIG does not fit either (it follows the thread
@@ -37,6 +38,9 @@ def _exit_with_parent(parent: int) -> None:
     # one analysis at a time, each single-threaded: BLAS worker threads only spin on 2 cores
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
+    from .heap import keep_freed_memory
+
+    keep_freed_memory()
 
     def watch() -> None:
         while os.getppid() == parent:

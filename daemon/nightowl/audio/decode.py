@@ -161,9 +161,10 @@ def decode_spans(path: str | Path, spans: list[tuple[float, float]]) -> tuple[li
     return [audio for audio, _ in parts], (parts[0][1] if parts else 0)
 
 
-def excerpt_starts(duration: float, count: int, length: float) -> list[float]:
-    """Evenly spread excerpt start times, skipping the first and last 5% (fades, silence)."""
-    if duration <= count * length * 1.5:
+def excerpt_starts(duration: float, count: int, length: float, whole_up_to: float = 0.0) -> list[float]:
+    """Evenly spread excerpt start times, skipping the first and last 5% (fades, silence);
+    [0.0] (the whole file) for files up to `whole_up_to` seconds or too short to excerpt."""
+    if duration <= max(count * length * 1.5, whole_up_to):
         return [0.0]
     lo, hi = duration * 0.05, duration * 0.95 - length
     if count == 1:
@@ -178,31 +179,33 @@ def excerpt_starts(duration: float, count: int, length: float) -> list[float]:
 EXCERPT_GRID = 1024
 
 
-def excerpt_offsets(duration: float, count: int, length: float, sample_rate: int) -> list[int]:
+def excerpt_offsets(duration: float, count: int, length: float, sample_rate: int, whole_up_to: float = 0.0) -> list[int]:
     """The first sample (in the file) of each excerpt `decode_excerpts` decodes with this
     `sample_rate`: on multiples of EXCERPT_GRID, or [0] where it decodes the whole file."""
-    starts = excerpt_starts(duration, count, length)
+    starts = excerpt_starts(duration, count, length, whole_up_to)
     if starts == [0.0]:
         return [0]
     return [int(s * sample_rate) // EXCERPT_GRID * EXCERPT_GRID for s in starts]
 
 
 def decode_excerpts(
-    path: str | Path, duration: float, *, count: int = 4, length: float = 6.0, sample_rate: int | None = None
+    path: str | Path, duration: float, *, count: int = 4, length: float = 6.0, sample_rate: int | None = None,
+    whole_up_to: float = 0.0,
 ) -> tuple[list[np.ndarray], int]:
     """Decode `count` excerpts of `length` seconds spread over the file.
 
-    Short files (shorter than 1.5x the total excerpt time) are decoded whole as
-    one excerpt. This keeps checks cheap on long files without losing coverage.
+    Short files (shorter than 1.5x the total excerpt time, or up to `whole_up_to`
+    seconds) are decoded whole as one excerpt. This keeps checks cheap on long
+    files without losing coverage.
     With `sample_rate` (the probed one) each excerpt starts on a multiple of
     EXCERPT_GRID samples.
     """
-    starts = excerpt_starts(duration, count, length)
+    starts = excerpt_starts(duration, count, length, whole_up_to)
     if starts == [0.0]:
         audio, sr = decode(path)
         return [audio], sr
     if sample_rate:
-        starts = [n / sample_rate for n in excerpt_offsets(duration, count, length, sample_rate)]
+        starts = [n / sample_rate for n in excerpt_offsets(duration, count, length, sample_rate, whole_up_to)]
     return decode_spans(path, [(start, length) for start in starts])
 
 
@@ -219,14 +222,15 @@ class Excerpts:
 
 def decode_plan(
     path: str | Path, duration: float, *, count: int = 4, length: float = 4.5, edge: float = 8.0,
-    sample_rate: int | None = None,
+    sample_rate: int | None = None, whole_up_to: float = 0.0,
 ) -> Excerpts:
     """Decode the head and tail (`edge` seconds each) and `count` middle excerpts.
 
-    Files too short for that are decoded whole once and sliced, so every file
-    costs at most one full decode and long ones only a few dozen seconds.
+    Files too short for that (or up to `whole_up_to` seconds) are decoded whole
+    once and sliced, so every file costs at most one full decode and long ones
+    only a few dozen seconds.
     """
-    if duration <= 2 * edge + count * length * 1.5:
+    if duration <= max(2 * edge + count * length * 1.5, whole_up_to):
         audio, sr = decode(path)
         n = int(edge * sr)
         return Excerpts(audio[:n], [audio], audio[-n:] if len(audio) > n else audio, sr, [0])

@@ -23,11 +23,14 @@ from .speech import speech_features, speech_share
 from .taper import source_kind, taper_cues
 
 # a few excerpts are enough for every feature and keep intake cheap on long files
-EXCERPTS = 4
-EXCERPT_SECONDS = 4.5
-EDGE_SECONDS = 8.0  # head and tail: applause, intros
+EXCERPTS = 3
+EXCERPT_SECONDS = 3.0
+# files up to this long are analysed whole (one excerpt): they cost little either way
+WHOLE_SECONDS = 45.0
+EDGE_SECONDS = 5.0  # head and tail: applause, intros
 # speech features need long stretches (turn-taking); they run only where a quick listen
 # hears talk or the tags say podcast, so music files never pay for them
+SPEECH_EXCERPTS = 4
 SPEECH_EXCERPT_SECONDS = 20.0
 SCREEN_SPEECH_SHARE = 0.2
 SIDECAR_SUFFIXES = {".txt", ".md", ".nfo", ".info"}
@@ -53,11 +56,17 @@ class Analysis:
         return asdict(self)
 
 
+def check_excerpts(path: Path, duration: float, sample_rate: int) -> tuple[list[np.ndarray], int, list[int]]:
+    """The middle excerpts intake checks (the whole file where it is short), their sample
+    rate and their first samples in the file."""
+    excerpts, sr = decode_excerpts(path, duration, count=EXCERPTS, length=EXCERPT_SECONDS, sample_rate=sample_rate,
+                                   whole_up_to=WHOLE_SECONDS)
+    return excerpts, sr, excerpt_offsets(duration, EXCERPTS, EXCERPT_SECONDS, sample_rate, WHOLE_SECONDS)
+
+
 def lossless_check_of(path: Path, info: Probe) -> dict[str, Any]:
     """Run the fake-lossless check on excerpts of a lossless file."""
-    excerpts, sr = decode_excerpts(path, info.duration, count=EXCERPTS, length=EXCERPT_SECONDS,
-                                   sample_rate=info.sample_rate)
-    starts = excerpt_offsets(info.duration, EXCERPTS, EXCERPT_SECONDS, info.sample_rate)
+    excerpts, sr, starts = check_excerpts(path, info.duration, info.sample_rate)
     return check_lossless(excerpts, sr, starts).to_dict()
 
 
@@ -83,7 +92,7 @@ def _speech_excerpts(path: Path, info: Probe, plan: Any) -> list[Any]:
     """Long excerpts for the speech features (the whole file when it is short)."""
     if len(plan.middle) == 1:
         return plan.middle  # already the whole file
-    excerpts, _ = decode_excerpts(path, info.duration, count=EXCERPTS, length=SPEECH_EXCERPT_SECONDS)
+    excerpts, _ = decode_excerpts(path, info.duration, count=SPEECH_EXCERPTS, length=SPEECH_EXCERPT_SECONDS)
     return excerpts
 
 
@@ -97,7 +106,7 @@ def analyse(path: str | Path, options: ClassOptions | None = None) -> Analysis:
         return Analysis(path=str(path), ok=False, error=str(exc), reasons=[f"unreadable: {exc}"])
     try:
         plan = decode_plan(path, info.duration, count=EXCERPTS, length=EXCERPT_SECONDS, edge=EDGE_SECONDS,
-                           sample_rate=info.sample_rate)
+                           sample_rate=info.sample_rate, whole_up_to=WHOLE_SECONDS)
     except DecodeError as exc:
         return Analysis(path=str(path), ok=False, error=f"cannot decode: {exc}", probe=info.to_dict())
     sr = plan.sample_rate
@@ -110,7 +119,7 @@ def analyse(path: str | Path, options: ClassOptions | None = None) -> Analysis:
     check = check_lossless(plan.middle, sr, plan.starts).to_dict() if info.lossless else dict(NOT_APPLICABLE)
     tag_cues = podcast_metadata_cues(info.tags, path)
     # a short file is one excerpt: listen at four places in it all the same
-    heard = speech_share(plan.middle if len(plan.middle) > 1 else np.array_split(plan.middle[0], EXCERPTS), sr)
+    heard = speech_share(plan.middle if len(plan.middle) > 1 else np.array_split(plan.middle[0], SPEECH_EXCERPTS), sr)
     speech: dict[str, float] = {}
     if heard >= SCREEN_SPEECH_SHARE or any(c.weight > 0 for c in tag_cues):
         speech = speech_features(_speech_excerpts(path, info, plan), sr)

@@ -34,8 +34,10 @@ file, so that all of them are searched on one grid.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
+import scipy.fft
 from scipy.ndimage import median_filter
 
 from .spectral import to_mono
@@ -139,20 +141,31 @@ LINE_NOISE_GAIN = 0.5304
 _NOISE = np.float32(2.0**-15 / np.sqrt(12.0) * LINE_NOISE_GAIN)
 
 
+# the window and matrixing as 32 filters of 512 taps, h[i, k] = C_REV[i] * MATRIX[i % 64, k]:
+# subband k at every sample is x correlated with h[:, k]
+_FILTERS = _C_REV.astype(np.float64)[:, None] * np.tile(_MATRIX.astype(np.float64), (8, 1))
+
+
+@lru_cache(maxsize=8)
+def _filter_spectra(n_fft: int) -> np.ndarray:
+    """The 32 filters, reversed (correlation as a convolution), transformed: (32, n_fft // 2 + 1)."""
+    return scipy.fft.rfft(_FILTERS[::-1].T, n_fft, axis=1)
+
+
 def polyphase(x: np.ndarray, first: int, starts: np.ndarray) -> np.ndarray:
     """The 32 subband samples of the windows starting at x[first + s] for s in `starts`:
     (len(starts), 32). x must reach 512 samples past the last start."""
     span = x[first:first + int(starts.max()) + 512]
-    w = np.lib.stride_tricks.sliding_window_view(span, 64)
-    if len(starts) == starts[-1] - starts[0] + 1:  # every sample: slices, not gathers
+    if len(starts) == starts[-1] - starts[0] + 1:  # every sample: 32 FIR filters, by FFT
         s0, n = int(starts[0]), len(starts)
-        y = w[s0:s0 + n] * _C_REV[:64]
-        for j in range(1, 8):
-            y += w[s0 + 64 * j:s0 + 64 * j + n] * _C_REV[64 * j:64 * j + 64]
-    else:
-        y = w[starts] * _C_REV[:64]
-        for j in range(1, 8):
-            y += w[starts + 64 * j] * _C_REV[64 * j:64 * j + 64]
+        seg = span[s0:s0 + n + 511].astype(np.float64)
+        n_fft = scipy.fft.next_fast_len(len(seg), real=True)
+        conv = scipy.fft.irfft(scipy.fft.rfft(seg, n_fft) * _filter_spectra(n_fft), n_fft, axis=1)
+        return conv[:, 511:511 + n].T.astype(np.float32)
+    w = np.lib.stride_tricks.sliding_window_view(span, 64)
+    y = w[starts] * _C_REV[:64]
+    for j in range(1, 8):
+        y += w[starts + 64 * j] * _C_REV[64 * j:64 * j + 64]
     return y @ _MATRIX
 
 
