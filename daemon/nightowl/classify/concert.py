@@ -54,7 +54,7 @@ NEUTRAL = {
     "boom_db": 0.0, "hf_db": -25.0, "coh_low": 0.6, "coh_mid": 0.4, "coh_high": 0.3,
 }
 
-# Cost (intake runs this on every file, on 4 x 4.5 s of stereo plus 8 s at each end):
+# Cost (intake runs this on every file, on 3 x 3 s of stereo plus 5 s at each end):
 # everything but `hf_db` lives below 8 kHz, so 32 kHz and faster audio is first halved
 # in rate (a 3-tap [1 2 1]/4 filter, its droop undone per bin, levels rescaled to the
 # full-rate frames') and analysed with frames of the same length in time (23 ms) on the
