@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from nightowl.audio.decode import decode_plan, excerpt_offsets, excerpt_starts
+from nightowl.audio.decode import decode, decode_plan, excerpt_offsets, excerpt_starts
 from nightowl.audio.probe import probe
 from nightowl.classify.analyse import (
     EDGE_SECONDS,
@@ -62,3 +62,13 @@ def test_explain_and_the_check_pipeline_judge_the_same_samples(tmp_path: Path, s
     excerpts, _, starts = check_excerpts(path, info.duration, info.sample_rate)
     assert len(excerpts) == (1 if seconds <= WHOLE_SECONDS else EXCERPTS) == len(starts)
     assert analyse(path).lossless_check == lossless_check_of(path, info)
+
+
+def test_the_tail_is_read_to_the_end_and_cut_to_the_same_samples(tmp_path: Path) -> None:
+    """The tail is read to the end of the file (libsndfile decodes a FLAC again from its
+    start for a read ending inside its last frame) and cut to the samples asked for."""
+    path = _long_file(tmp_path, 60.0)
+    plan = decode_plan(path, 60.0, count=EXCERPTS, length=EXCERPT_SECONDS, edge=EDGE_SECONDS, sample_rate=SR,
+                       whole_up_to=WHOLE_SECONDS)
+    want, _ = decode(path, start=60.0 - EDGE_SECONDS - 0.05, duration=EDGE_SECONDS)
+    assert np.array_equal(plan.tail, want)

@@ -90,7 +90,7 @@ def _fresh_decoder(stream: av.audio.stream.AudioStream) -> av.CodecContext:
     return ctx
 
 
-def _decode_av_spans(path: Path, spans: list[tuple[float, float]]) -> tuple[list[np.ndarray], int] | None:
+def _decode_av_spans(path: Path, spans: list[tuple[float, float | None]]) -> tuple[list[np.ndarray], int] | None:
     """The spans from one opening of the file, each through a fresh decoder (the stream's
     own keeps state across a seek: its first frames after one differ); None where the
     codec is not one of _FRESH_DECODERS."""
@@ -140,9 +140,9 @@ def decode(path: str | Path, *, start: float = 0.0, duration: float | None = Non
             raise DecodeError(f"{path.name}: not decodable as audio ({av_exc})") from av_exc
 
 
-def decode_spans(path: str | Path, spans: list[tuple[float, float]]) -> tuple[list[np.ndarray], int]:
+def decode_spans(path: str | Path, spans: list[tuple[float, float | None]]) -> tuple[list[np.ndarray], int]:
     """Decode several (start, duration) spans of one file, in the order of the file: the
-    same samples as `decode` of each.
+    same samples as `decode` of each (duration None: to the end).
 
     FFmpeg seeks in a file without a seek table (MP3) by reading it from the start, and
     keeps what it read for the next seek only within one opening: for the decoders that
@@ -237,6 +237,9 @@ def decode_plan(
     starts = excerpt_offsets(duration, count, length, sample_rate) if sample_rate else []  # [] : not on a grid
     middle = [n / sample_rate for n in starts] if sample_rate else excerpt_starts(duration, count, length)
     head, _ = decode(path, duration=edge)
+    # the tail is read to the end of the file, then cut: libsndfile decodes a FLAC again
+    # from its start for a read that ends inside the last frame short of the end (seen
+    # costing up to a whole decode), while one that ends at the end costs its length
     (*excerpts, tail), sr = decode_spans(path, [*((s, length) for s in middle),
-                                               (max(0.0, duration - edge - 0.05), edge)])
-    return Excerpts(head, excerpts, tail, sr, starts)
+                                               (max(0.0, duration - edge - 0.05), None)])
+    return Excerpts(head, excerpts, tail[:int(round(edge * sr))], sr, starts)
