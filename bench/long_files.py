@@ -9,7 +9,7 @@ or more is looped to 3 minutes (0.5 s crossfades), written as 16-bit FLAC, and
 transcoded whole (so the encoder's priming and frame grid run through the file as
 in a real one) through MP3 128k/256k/320k/V0, AAC 128k/256k, Opus 64k/96k and
 Vorbis q4/q8, decoded back to 16-bit FLAC. The files are kept in --work (about
-3 GB; building them takes ~20 minutes on 2 cores) and reused by the next run.
+2.2 GB; building them takes ~15-20 minutes on 2 cores) and reused by the next run.
 
 Prints, per setting: verdicts, the share detected (called transcoded or upsampled)
 and the family named right among detections; and the genuine files called
