@@ -56,6 +56,7 @@ REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "daemon"))
 
+from bench.simulate import loop_sources  # noqa: E402
 from bench.transcode import Setting, encode_bytes, roundtrip  # noqa: E402
 from nightowl.audio.decode import decode  # noqa: E402
 from nightowl.audio.probe import probe  # noqa: E402
@@ -102,24 +103,6 @@ def real_sources() -> tuple[list[np.ndarray], str]:
     return out, origin
 
 
-def join(sources: list[np.ndarray], seconds: float, offset: int = 0) -> np.ndarray:
-    """Loop the sources in order (starting at `offset`), 1 s linear crossfades, cut to `seconds`."""
-    n = int(seconds * SR)
-    fade = int(CROSSFADE * SR)
-    ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)[:, None]
-    out = np.zeros((0, 2), dtype=np.float32)
-    i = offset
-    while len(out) < n:
-        nxt = sources[i % len(sources)]
-        i += 1
-        if len(out) >= fade and len(nxt) > 2 * fade:
-            mixed = out[-fade:] * (1 - ramp) + nxt[:fade] * ramp
-            out = np.concatenate([out[:-fade], mixed, nxt[fade:]])
-        else:
-            out = np.concatenate([out, nxt])
-    return np.clip(out[:n], -1.0, 1.0)
-
-
 def build_files(folder: Path, quick: bool) -> list[dict]:
     sources, origin = real_sources()
     files: list[dict] = []
@@ -131,8 +114,8 @@ def build_files(folder: Path, quick: bool) -> list[dict]:
 
     lengths = (3, 5) if quick else (3, 5, 10)
     for k, minutes in enumerate(lengths):
-        flac(f"genuine_{minutes}min", join(sources, minutes * 60, offset=k), "genuine FLAC")
-    five = join(sources, 300, offset=1)
+        flac(f"genuine_{minutes}min", loop_sources(sources, minutes * 60, SR, CROSSFADE, offset=k), "genuine FLAC")
+    five = loop_sources(sources, 300, SR, CROSSFADE, offset=1)
     flac("fake_mp3-128k_5min", roundtrip(five, SR, Setting("mp3", "128k")), "FLAC from 128k MP3")
     data, ext = encode_bytes(five, SR, Setting("mp3", "192k"))
     mp3 = folder / f"lossy_5min.{ext}"

@@ -40,6 +40,7 @@ REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "daemon"))
 
+from bench.simulate import loop_sources  # noqa: E402
 from bench.transcode import Setting, roundtrip  # noqa: E402
 from nightowl.audio.probe import probe  # noqa: E402
 from nightowl.classify.analyse import lossless_check_of  # noqa: E402
@@ -59,16 +60,6 @@ def sources(corpus: Path) -> list[Path]:
                   if r["path"].startswith("genuine/") and r["channels"] == 2 and r["duration"] >= MIN_SOURCE_S)
 
 
-def looped(path: Path) -> tuple[np.ndarray, int]:
-    audio, sr = sf.read(path, dtype="float32", always_2d=True)
-    n, fade = SECONDS * sr, int(FADE_S * sr)
-    ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)[:, None]
-    out = audio.copy()
-    while len(out) < n:
-        out = np.concatenate([out[:-fade], out[-fade:] * (1 - ramp) + audio[:fade] * ramp, audio[fade:]])
-    return np.clip(out[:n], -1.0, 1.0), sr
-
-
 def name(source: Path, setting: tuple[str, str] | None) -> str:
     return f"{source.stem}__{'-'.join(setting) if setting else GENUINE}.flac"
 
@@ -77,7 +68,8 @@ def build(job: tuple[Path, tuple[str, str] | None, Path]) -> str:
     source, setting, work = job
     path = work / name(source, setting)
     if not path.exists():
-        audio, sr = looped(source)
+        audio, sr = sf.read(source, dtype="float32", always_2d=True)
+        audio = loop_sources([audio], SECONDS, sr, FADE_S)
         if setting is not None:
             audio = roundtrip(audio, sr, Setting(*setting))
         tmp = path.with_suffix(".part")

@@ -124,6 +124,26 @@ def loop_to(x: np.ndarray, n: int, sr: int, rng: np.random.Generator, xfade: flo
     return fit(concat_xfade(parts, sr, xfade), n)
 
 
+def loop_sources(sources: list[np.ndarray], seconds: float, sr: int, crossfade: float,
+                 offset: int = 0) -> np.ndarray:
+    """Loop stereo sources in order (starting at `offset`) with linear crossfades of
+    `crossfade` seconds, cut to `seconds` and clipped to full scale."""
+    n = int(seconds * sr)
+    fade = int(crossfade * sr)
+    ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)[:, None]
+    out = np.zeros((0, 2), dtype=np.float32)
+    i = offset
+    while len(out) < n:
+        nxt = sources[i % len(sources)]
+        i += 1
+        if len(out) >= fade and len(nxt) > 2 * fade:
+            mixed = out[-fade:] * (1 - ramp) + nxt[:fade] * ramp
+            out = np.concatenate([out[:-fade], mixed, nxt[fade:]])
+        else:
+            out = np.concatenate([out, nxt])
+    return np.clip(out[:n], -1.0, 1.0)
+
+
 def convolve(x: np.ndarray, ir: np.ndarray) -> np.ndarray:
     """Convolve a mono or multichannel signal with an IR of shape (taps, out_channels).
 
