@@ -132,7 +132,7 @@ _m = np.arange(18)
 _DCT4 = np.cos(np.pi / 18 * (_m[:, None] + 0.5) * (_m[None, :] + 0.5)).astype(np.float32)
 # alias-reduction butterflies
 _ALIAS = np.array([-0.6, -0.535, -0.33, -0.185, -0.095, -0.041, -0.0142, -0.0037])
-_CS = (1.0 / np.sqrt(1.0 + _ALIAS**2)).astype(np.float32)[:, None, None, None]
+_CS = (1.0 / np.sqrt(1.0 + _ALIAS**2)).astype(np.float32)[:, None, None, None]  # (line, band, time, phase)
 _CA = (_ALIAS / np.sqrt(1.0 + _ALIAS**2)).astype(np.float32)[:, None, None, None]
 
 # 16-bit rounding noise (an LSB of 2^-15 on full scale 1.0, uniform) as it comes out in
@@ -172,34 +172,40 @@ def polyphase(x: np.ndarray, first: int, starts: np.ndarray) -> np.ndarray:
 def lines(subband: np.ndarray, granules: int, bands: tuple[int, int] = BANDS) -> np.ndarray:
     """Hybrid-filterbank lines from subband samples (time t, phase p, 32 bands), where the
     time axis steps by 32 samples: lines of the granule whose first window starts at
-    32 * (18 j + g) + phase p, shaped (18 lines, j, g, p, bands)."""
+    32 * (18 j + g) + phase p, shaped (18 lines, j, g, p, bands). A view of an array laid
+    out band by band (each band's samples together: the fold, the DCT and the butterflies
+    then work on whole rows), which `_zero_counts` reads in that order."""
     b0, b1 = bands
     c0, c1 = max(0, b0 - 1), min(SUBBANDS, b1 + 1)  # the butterflies need one band either side
     steps = 18 * granules
-    sub = subband[:steps + 36, :, c0:c1]
-    wa, wb = _WEIGHT_A[:, c0:c1], _WEIGHT_B[:, c0:c1]
-    u = np.empty((18, steps) + sub.shape[1:], dtype=np.float32)
+    sub = np.ascontiguousarray(subband[:steps + 36, :, c0:c1].transpose(2, 0, 1))  # (band, time, phase)
+    wa, wb = _WEIGHT_A[:, c0:c1, None, None], _WEIGHT_B[:, c0:c1, None, None]
+    u = np.empty((18, c1 - c0, steps, sub.shape[2]), dtype=np.float32)
+    scratch = np.empty(u.shape[1:], dtype=np.float32)
     for m in range(18):
         a, b = _FOLD_A[m], _FOLD_B[m]
-        np.multiply(sub[a:a + steps], wa[m], out=u[m])
-        u[m] += sub[b:b + steps] * wb[m]
+        np.multiply(sub[:, a:a + steps], wa[m], out=u[m])
+        u[m] += np.multiply(sub[:, b:b + steps], wb[m], out=scratch)
     out = (_DCT4 @ u.reshape(18, -1)).reshape(u.shape)
     # alias reduction, the encoder's direction: band b-1's line 17-i with band b's line i
-    upper, lower = out[17:9:-1, ..., :-1].copy(), out[0:8, ..., 1:].copy()
-    out[17:9:-1, ..., :-1] = upper * _CS + lower * _CA
-    out[0:8, ..., 1:] = lower * _CS - upper * _CA
-    return out[..., b0 - c0:b1 - c0].reshape((18, granules, 18) + out.shape[2:3] + (b1 - b0,))
+    upper, lower = out[17:9:-1, :-1].copy(), out[0:8, 1:].copy()
+    out[17:9:-1, :-1] *= _CS
+    out[17:9:-1, :-1] += np.multiply(lower, _CA, out=lower)
+    out[0:8, 1:] *= _CS
+    out[0:8, 1:] -= np.multiply(upper, _CA, out=upper)
+    out = out[:, b0 - c0:b1 - c0].reshape(18, b1 - b0, granules, 18, sub.shape[2])  # (k, band, j, g, p)
+    return out.transpose(0, 2, 3, 4, 1)
 
 
 def _zero_counts(x: np.ndarray) -> tuple[np.ndarray, int]:
     """Lines (k, j, g, p, band) -> per position (g, p), the count of loud cells (k, j, band)
     at the noise there; and the number of loud cells."""
-    mags = np.abs(x, out=x)
-    k, j, g, p, b = mags.shape
-    loud = (mags.mean(axis=(2, 3)) > LOUD_X_NOISE * _NOISE).astype(np.float32)  # (k, j, band)
-    zero = (mags < ZERO_X_NOISE * _NOISE).view(np.uint8).astype(np.float32)
-    counts = np.matmul(zero.reshape(k * j, g * p, b), loud.reshape(k * j, b, 1)).sum(axis=0)[:, 0]
-    return counts.astype(np.float64).reshape(g, p), int(loud.sum())
+    g, p = x.shape[2:4]
+    mags = x.transpose(0, 4, 1, 2, 3)  # (k, band, j, g, p): the order lines() computes them in
+    np.abs(mags, out=mags)
+    loud = (mags.mean(axis=(3, 4)) > LOUD_X_NOISE * _NOISE).astype(np.float32).reshape(-1)  # (k, band, j)
+    zero = np.less(mags, ZERO_X_NOISE * _NOISE).reshape(-1, g * p).view(np.uint8).astype(np.float32)
+    return (loud @ zero).astype(np.float64).reshape(g, p), int(loud.sum())
 
 
 def _spans(n: int, search: int, confirm: int) -> tuple[tuple[int, int], tuple[int, int]] | None:
