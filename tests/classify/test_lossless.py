@@ -39,6 +39,21 @@ def test_full_band_genuine_is_lossless() -> None:
     assert res.source_codec is None
 
 
+@pytest.mark.parametrize("name", ["loop_tabla", "guit_em9"])
+def test_music_that_stops_short_of_nyquist_is_not_called_lossless(name: str) -> None:
+    """A full-band genuine clip with its top (from 20.3 kHz, 20 dB down by 20.8) taken off:
+    no lossy edge shows, but the music no longer reaches 21.6 kHz, and a transcode from
+    Opus or LAME 320k, which stop near 20 kHz, would look the same up there."""
+    audio, sr = load(name)
+    spectrum = np.fft.rfft(audio, axis=0)
+    freqs = np.fft.rfftfreq(len(audio), 1 / sr)
+    fall = 0.5 - 0.5 * np.cos(np.pi * np.clip((freqs - 20300) / 500, 0, 1))
+    dulled = np.fft.irfft(spectrum * 10 ** (-20 / 20 * fall)[:, None], n=len(audio), axis=0).astype(np.float32)
+    assert check_lossless([audio], sr).verdict == "lossless"
+    res = check_lossless([as_flac16(dulled, sr)], sr)
+    assert res.verdict == "inconclusive", res.reasons
+
+
 @pytest.mark.parametrize(
     "setting", [Setting("mp3", "128k"), Setting("aac", "128k"), Setting("opus", "64k"), Setting("vorbis", "q2")],
     ids=lambda s: s.label,

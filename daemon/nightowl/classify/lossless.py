@@ -201,8 +201,10 @@ def measure_power(freqs: np.ndarray, power: np.ndarray, sample_rate: int) -> dic
     df = freqs[1]
     floor = float(np.percentile(spectrum[int(1000 / df):-int(60 / df)], 1))
     f["floor_db"] = floor
-    # near Nyquist: is there music right up there (a genuine full-band file)?
-    f["top_band_db"] = float(power_mean_db(spectrum[int((nyq - 2000) / df):int((nyq - 500) / df)]) - floor)
+    # near Nyquist: is there music right up there (a genuine full-band file)? Above every
+    # lossy lowpass and above Opus's 20 kHz wall with the resampler's fall after it (gone
+    # by ~21 kHz in a 44.1 kHz file): a band starting lower also holds what those keep
+    f["top_band_db"] = float(power_mean_db(spectrum[int((nyq - 1200) / df):int((nyq - 500) / df)]) - floor)
     # the edge search runs on a ~43 Hz grid: as sharp as any lowpass, four times cheaper
     step = 4
     usable = len(spectrum) // step * step
