@@ -52,6 +52,9 @@ def test_music_that_stops_short_of_nyquist_is_not_called_lossless(name: str) -> 
     assert check_lossless([audio], sr).verdict == "lossless"
     res = check_lossless([as_flac16(dulled, sr)], sr)
     assert res.verdict == "inconclusive", res.reasons
+    # and it says why: the music stops high, not "dull material"
+    assert 20_000 <= res.features["music_top_hz"] < 21_000
+    assert "dull" not in res.reasons[-1], res.reasons
 
 
 @pytest.mark.parametrize(

@@ -61,6 +61,10 @@ SLOPE_RANGE_DB_KHZ = (-3.0, 1.5)
 SILENT_DROP_DB = 14.0
 SILENT_SHELF_DB = 1.0
 SILENT_WIDTH_HZ = 500.0
+# `lossless` needs music this far over the floor just under Nyquist (see measure_power)
+TOP_MUSIC_DB = 15.0
+# music that stops without an edge above this is as high as the highest lossy lowpasses
+HIGH_TOP_HZ = 19000.0
 
 
 @dataclass(frozen=True)
@@ -205,6 +209,9 @@ def measure_power(freqs: np.ndarray, power: np.ndarray, sample_rate: int) -> dic
     # lossy lowpass and above Opus's 20 kHz wall with the resampler's fall after it (gone
     # by ~21 kHz in a 44.1 kHz file): a band starting lower also holds what those keep
     f["top_band_db"] = float(power_mean_db(spectrum[int((nyq - 1200) / df):int((nyq - 500) / df)]) - floor)
+    # and where the music does stop (for the explanation where no edge shows)
+    loud = np.nonzero(spectrum[:-int(60 / df)] >= floor + TOP_MUSIC_DB)[0]
+    f["music_top_hz"] = float(freqs[loud[-1]]) if len(loud) else 0.0
     # the edge search runs on a ~43 Hz grid: as sharp as any lowpass, four times cheaper
     step = 4
     usable = len(spectrum) // step * step
@@ -364,12 +371,16 @@ def decide(f: dict[str, float]) -> LosslessCheck:
         return LosslessCheck("transcoded", "mp3", None, conf, f, [
             _mp3_grid_reason(f), "no codec lowpass shows in the spectrum, but MP3's granule grid does"])
     top = _g(f, "top_band_db")
-    if top >= 15.0:
-        conf = float(np.clip(0.6 + (top - 15.0) / 50, 0.6, 0.95))
+    if top >= TOP_MUSIC_DB:
+        conf = float(np.clip(0.6 + (top - TOP_MUSIC_DB) / 50, 0.6, 0.95))
         return LosslessCheck("lossless", None, None, conf, f, [
             f"content reaches {(sr / 2 - 500) / 1000:.1f} kHz ({top:.0f} dB over the floor) with no codec lowpass"])
+    reach = _g(f, "music_top_hz")
     if fc > 0 and drop >= 10.0:
         why = f"a {drop:.0f} dB fall at {khz:.1f} kHz, too gentle or too small to be a codec's lowpass"
+    elif reach >= HIGH_TOP_HZ:
+        why = (f"the music reaches {reach / 1000:.1f} kHz and no further, with no codec's edge: "
+               "Opus and LAME at 320 kbps stop about there too")
     else:
         why = "too little high-frequency content to tell (dull or quiet material)"
     return LosslessCheck("inconclusive", None, fc or None, 0.5, f, [why])
