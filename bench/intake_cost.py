@@ -231,9 +231,10 @@ def main(argv: list[str] | None = None) -> int:
 
     hdr = (f"{'file':26} {'dur s':>6} {'codec':>5} {'verdict':>13} {'fp ms':>6} {'probe ms':>8} "
            f"{'excerpts':>8} {'rest':>6} {'intake cpu':>10} {'decode cpu':>10} {'ratio cpu':>9} "
-           f"{'intake wall':>11} {'decode wall':>11} {'ratio wall':>10}")
+           f"{'intake wall':>11} {'decode wall':>11} {'ratio wall':>10} {'check ratio':>11}")
     print(f"intake cost vs full decode, median of {reps}; CPU seconds unless noted")
-    print("intake = fingerprint + analyse(); rest = intake - fp - probe - excerpt decode (check, features, decision)")
+    print("intake = fingerprint + analyse(); rest = intake - fp - probe - excerpt decode (check, features, decision);")
+    print("check ratio = the fake-lossless part alone (fingerprint + probe + check), cpu, against the decode")
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
@@ -241,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['fingerprint_cpu_s'] * 1000:6.1f} {r['probe_cpu_s'] * 1000:8.1f} "
               f"{r['excerpts_cpu_s']:8.4f} {r['rest_cpu_s']:6.3f} {r['intake_cpu_s']:10.4f} "
               f"{r['decode_cpu_s']:10.4f} {r['ratio_cpu']:9.3f} "
-              f"{r['intake_wall_s']:11.4f} {r['decode_wall_s']:11.4f} {r['ratio_wall']:10.3f}")
+              f"{r['intake_wall_s']:11.4f} {r['decode_wall_s']:11.4f} {r['ratio_wall']:10.3f} "
+              f"{r['check_ratio_cpu']:11.3f}")
     print("-" * len(hdr))
     verdict = "PASS" if max_cpu is not None and max_cpu <= TARGET_RATIO else "FAIL"
     print(f"max ratio for files >= {LONG_SECONDS / 60:.0f} min: cpu {max_cpu:.3f}, wall {max_wall:.3f}"
@@ -251,8 +253,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fake-lossless part only (fingerprint + probe + check): max ratio for files >= "
               f"{LONG_SECONDS / 60:.0f} min: cpu {max_check:.3f} (target <= {CHECK_TARGET_RATIO}): "
               f"{'PASS' if max_check <= CHECK_TARGET_RATIO else 'FAIL'}")
-        print(f"  over the {len(long_rows)} files of 3 min and more: median {_median(long_rows, 'check_ratio_cpu'):.3f}"
-              f" (whole intake: median {_median(long_rows, 'ratio_cpu'):.3f})")
+        over_check = sum(r["check_ratio_cpu"] > CHECK_TARGET_RATIO for r in long_rows)
+        over_all = sum(r["ratio_cpu"] > TARGET_RATIO for r in long_rows)
+        print(f"  over the {len(long_rows)} files of 3 min and more: median {_median(long_rows, 'check_ratio_cpu'):.3f},"
+              f" {over_check} over {CHECK_TARGET_RATIO} (whole intake: median {_median(long_rows, 'ratio_cpu'):.3f},"
+              f" {over_all} over {TARGET_RATIO})")
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
