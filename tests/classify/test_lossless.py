@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bench.transcode import Setting, as_flac16, roundtrip, upsample
+from bench.transcode import Setting, as_flac16, encode_bytes, roundtrip, upsample
+from nightowl.audio.decode import decode
 from nightowl.classify.lossless import LosslessCheck, check_lossless, loud_moments
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,6 +69,20 @@ def test_transcode_is_detected(setting: Setting) -> None:
     assert res.verdict == "transcoded", res.reasons
     assert res.cutoff_hz is not None and 15000 < res.cutoff_hz < 21000
     assert 0.6 <= res.confidence <= 1.0
+
+
+@pytest.mark.parametrize("name", ["loop_tabla", "loop_amen_full"])
+def test_opus_kept_at_its_own_48_khz_is_named(tmp_path: Path, name: str) -> None:
+    """The usual fake FLAC from an .opus file: decoded at Opus's 48 kHz (FFmpeg, opusdec)
+    and stored as is, so the wall at 20 kHz has 4 kHz of silence above it."""
+    audio, sr = load(name)
+    data, ext = encode_bytes(audio, sr, Setting("opus", "96k"))
+    (tmp_path / f"x.{ext}").write_bytes(data)
+    decoded, rate = decode(tmp_path / f"x.{ext}")
+    assert rate == 48000
+    res = check_lossless([as_flac16(decoded, rate)], rate)
+    assert (res.verdict, res.source_codec) == ("transcoded", "opus"), res.reasons
+    assert 19500 < res.cutoff_hz < 20500
 
 
 # MP3's and Opus's marks are distinct, also where both stop near 20 kHz (MP3 256k/320k:
