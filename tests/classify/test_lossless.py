@@ -5,12 +5,14 @@ Transcodes are made at test time with the same helpers the benchmark corpus uses
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+import soxr
 
 from bench.transcode import Setting, as_flac16, encode_bytes, roundtrip, upsample
 from nightowl.audio.decode import decode
@@ -102,6 +104,22 @@ def test_upsampled_is_detected() -> None:
     res = check_lossless([as_flac16(upsample(audio, sr, 22050), sr)], sr)
     assert res.verdict == "upsampled", res.reasons
     assert res.cutoff_hz is not None and 9900 < res.cutoff_hz < 11100
+
+
+@pytest.mark.parametrize(("name", "rate"), [("guit_em9", 96000), ("ambi_glass_hum", 96000), ("guit_em9", 192000)])
+def test_fake_hi_res_is_called_upsampled(name: str, rate: int) -> None:
+    """A CD-rate file resampled to a "hi-res" rate and kept at 24 bits: the resampler's
+    wall just under 22.05 kHz, measured higher than in a 16-bit file (a deeper floor)."""
+    audio, sr = load(name)
+    hi = np.clip(soxr.resample(audio, sr, rate, quality="VHQ"), -1.0, 1.0).astype(np.float32)
+    buf = io.BytesIO()
+    sf.write(buf, hi, rate, format="FLAC", subtype="PCM_24")
+    buf.seek(0)
+    stored, _ = sf.read(buf, dtype="float32", always_2d=True)
+    res = check_lossless([stored], rate)
+    assert res.verdict == "upsampled", res.reasons
+    assert 20500 < res.cutoff_hz < 21800
+    assert "44.1 kHz" in res.reasons[-1]
 
 
 def test_dull_and_silent_material_is_inconclusive() -> None:

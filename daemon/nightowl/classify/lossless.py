@@ -47,6 +47,14 @@ from .spectral import power_frames, power_mean_db, smooth, to_db, to_mono
 
 VERDICTS = ("lossless", "transcoded", "upsampled", "inconclusive", "not_applicable")
 STANDARD_NYQUISTS = (11025.0, 16000.0, 22050.0, 24000.0)
+# where a resampler's wall sits, as a share of the lower rate's Nyquist: the middle of its
+# fall, which lies higher in a 24-bit file, whose floor is deeper (soxr's VHQ wall for
+# 44.1 kHz measures 21.1-21.3 kHz in a 16-bit file, 21.4-21.6 in a 24-bit one). Up to
+# 0.985 where that is above every lossy lowpass (a "hi-res" file from a 44.1 or 48 kHz
+# one); 0.965 lower down, where codecs' lowpasses crowd (AAC 96k stops at 15.5-15.7 kHz,
+# where 0.985 of a 32 kHz wall would reach)
+WALL_SHARE = (0.93, 0.965)
+HIGH_WALL_SHARE = (0.93, 0.985)
 MIN_RATE = 32000  # below this there is no room above a codec lowpass to look at
 
 # The edge a transcode must show (every threshold is far from what genuine music does):
@@ -276,7 +284,8 @@ def _resample_wall(f: dict[str, float]) -> float | None:
     """The standard Nyquist whose resampler wall this edge sits at, if any."""
     fc, nyq = _g(f, "cutoff_hz"), _g(f, "sample_rate") / 2
     for n in STANDARD_NYQUISTS:
-        if n < nyq - 500 and 0.93 * n <= fc <= 0.965 * n:
+        low, high = HIGH_WALL_SHARE if n >= 22050 else WALL_SHARE
+        if n < nyq - 500 and low * n <= fc <= high * n:
             return n
     return None
 
