@@ -122,6 +122,22 @@ def test_fake_hi_res_is_called_upsampled(name: str, rate: int) -> None:
     assert "44.1 kHz" in res.reasons[-1]
 
 
+@pytest.mark.parametrize("name", ["loop_tabla", "guit_em9"])
+def test_hi_res_made_from_an_mp3_is_named(name: str) -> None:
+    """An MP3 made "hi-res": decoded, resampled to 96 kHz, kept at 24 bits. The resampler's
+    wall is the strongest edge; LAME's lowpass is found under it, as 16 bits would show it
+    (24 bits keep the decoder's uneven residue over the lowpass)."""
+    audio, sr = load(name)
+    hi = soxr.resample(roundtrip(audio, sr, Setting("mp3", "128k")), sr, 96000, quality="VHQ")
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(hi, -1.0, 1.0), 96000, format="FLAC", subtype="PCM_24")
+    buf.seek(0)
+    res = check_lossless([sf.read(buf, dtype="float32", always_2d=True)[0]], 96000)
+    assert (res.verdict, res.source_codec) == ("transcoded", "mp3"), res.reasons
+    assert 16000 < res.cutoff_hz < 17000  # LAME's 128k lowpass, not the wall at ~21.2 kHz
+    assert "upsampled" in res.reasons[0]
+
+
 def test_dull_and_silent_material_is_inconclusive() -> None:
     audio, sr = load("ambi_glass_hum")  # nothing above ~4 kHz
     assert check_lossless([audio], sr).verdict == "inconclusive"

@@ -43,7 +43,7 @@ import numpy as np
 
 from . import mp3grid
 from .codecgrid import MIN_EXCESS, MIN_RATIO, grid_codec, grid_features
-from .spectral import power_frames, power_mean_db, smooth, to_db, to_mono
+from .spectral import N_FFT, power_frames, power_mean_db, smooth, to_db, to_mono
 
 VERDICTS = ("lossless", "transcoded", "upsampled", "inconclusive", "not_applicable")
 STANDARD_NYQUISTS = (11025.0, 16000.0, 22050.0, 24000.0)
@@ -55,6 +55,14 @@ STANDARD_NYQUISTS = (11025.0, 16000.0, 22050.0, 24000.0)
 # where 0.985 of a 32 kHz wall would reach)
 WALL_SHARE = (0.93, 0.965)
 HIGH_WALL_SHARE = (0.93, 0.985)
+# Under a resampler's wall there may be a codec's edge (a "hi-res" file made from an MP3).
+# It is looked for as the lower-rate file showed it at 16 bits: in a 24-bit file the
+# decoder's residue above a lowpass lies tens of dB under the music but over the 24-bit
+# floor, and is far from flat; 16 bits round it away. The level of 16-bit rounding noise
+# in this analysis (white, LSB 2^-15, per bin of a 4096-point Hann frame, as the loud
+# moments' 90th percentile reads it: +3.6 dB over its mean)
+ROUNDING_16_DB = float(10 * np.log10((2.0**-15) ** 2 / 12 * 6 / N_FFT) + 3.6)
+WALL_MARGIN_HZ = 500.0  # that search ends this far under the wall's middle, clear of its fall
 MIN_RATE = 32000  # below this there is no room above a codec lowpass to look at
 
 # The edge a transcode must show (every threshold is far from what genuine music does):
@@ -224,12 +232,20 @@ def measure_power(freqs: np.ndarray, power: np.ndarray, sample_rate: int) -> dic
     step = 4
     usable = len(spectrum) // step * step
     coarse = power_mean_db(spectrum[:usable].reshape(-1, step), axis=1)
-    edge = _find_edge(freqs[:usable:step] + df * (step - 1) / 2, coarse, floor)
+    centres = freqs[:usable:step] + df * (step - 1) / 2
+    edge = _find_edge(centres, coarse, floor)
     f.update(edge)
     if edge:
         f["above_hz"] = nyq - edge["cutoff_hz"]
         f.update(_under_edge(power, freqs, edge["cutoff_hz"], floor))
         f.update(_final_fall(freqs, raw, edge["cutoff_hz"], sample_rate))
+        if resample_wall(edge["cutoff_hz"], nyq) is not None:
+            # upsampled; from a lossy file? (see ROUNDING_16_DB)
+            top = int((edge["cutoff_hz"] - WALL_MARGIN_HZ) / (df * step))
+            inner = _find_edge(centres[:top], np.maximum(coarse[:top], ROUNDING_16_DB), ROUNDING_16_DB)
+            if inner:
+                inner.update(_under_edge(power, freqs, inner["cutoff_hz"], ROUNDING_16_DB))
+                f.update({f"source_{k}": v for k, v in inner.items()})
     return f
 
 
@@ -282,12 +298,39 @@ def _g(f: dict[str, float], key: str, default: float = 0.0) -> float:
 
 def _resample_wall(f: dict[str, float]) -> float | None:
     """The standard Nyquist whose resampler wall this edge sits at, if any."""
-    fc, nyq = _g(f, "cutoff_hz"), _g(f, "sample_rate") / 2
+    return resample_wall(_g(f, "cutoff_hz"), _g(f, "sample_rate") / 2)
+
+
+def resample_wall(fc: float, nyq: float) -> float | None:
+    """The standard Nyquist (under the file's `nyq`) whose resampler wall an edge at `fc` sits at, if any."""
     for n in STANDARD_NYQUISTS:
         low, high = HIGH_WALL_SHARE if n >= 22050 else WALL_SHARE
         if n < nyq - 500 and low * n <= fc <= high * n:
             return n
     return None
+
+
+def _is_edge(f: dict[str, float]) -> bool:
+    """Do these features describe a codec's lowpass (or a resampler's wall)? (The edge
+    search itself only considers edges with MIN_ABOVE_HZ of flat band above them.)"""
+    drop, width = _g(f, "drop_db"), _g(f, "width_hz", 1e9)
+    return _g(f, "cutoff_hz") > 0 and ((drop >= MIN_DROP_DB and width <= MAX_WIDTH_HZ) or (
+        drop >= SILENT_DROP_DB and _g(f, "shelf_db", 99) <= SILENT_SHELF_DB and width <= SILENT_WIDTH_HZ))
+
+
+def _edge_confidence(f: dict[str, float]) -> float:
+    drop, width = _g(f, "drop_db"), _g(f, "width_hz", 1e9)
+    return float(np.clip(0.6 + (drop - MIN_DROP_DB) / 50 + (MAX_WIDTH_HZ - width) / 3000, 0.6, 0.99))
+
+
+def _source_edge(f: dict[str, float]) -> dict[str, float] | None:
+    """The features as seen from a codec's edge under a resampler's wall, where one was found."""
+    inner = {k.removeprefix("source_"): v for k, v in f.items() if k.startswith("source_")}
+    if not inner:
+        return None
+    # what was measured at the wall (the band under it, how it ends) does not describe this edge
+    source = {k: v for k, v in f.items() if k not in ("holes", "variability_db", "fall_hz_db")} | inner
+    return source if _is_edge(source) else None
 
 
 # Where LAME puts its lowpass at 44.1 kHz in stereo (kHz, middle of the transition as
@@ -355,14 +398,19 @@ def decide(f: dict[str, float]) -> LosslessCheck:
     fc = _g(f, "cutoff_hz")
     drop, width = _g(f, "drop_db"), _g(f, "width_hz", 1e9)
     khz = fc / 1000
-    # (the edge search itself only considers edges with MIN_ABOVE_HZ of flat band above them)
-    edge = fc > 0 and ((drop >= MIN_DROP_DB and width <= MAX_WIDTH_HZ) or (
-        drop >= SILENT_DROP_DB and _g(f, "shelf_db", 99) <= SILENT_SHELF_DB and width <= SILENT_WIDTH_HZ))
-    if edge:
+    if _is_edge(f):
         wall = _resample_wall(f)
-        conf = float(np.clip(0.6 + (drop - MIN_DROP_DB) / 50 + (MAX_WIDTH_HZ - width) / 3000, 0.6, 0.99))
+        conf = _edge_confidence(f)
         shape = (f"the spectrum falls {drop:.0f} dB within {width:.0f} Hz at {khz:.1f} kHz "
                  f"and stays flat at the floor up to Nyquist")
+        source = _source_edge(f) if wall is not None else None
+        if source is not None:  # a codec's edge under the wall: made from a lossy file, then upsampled
+            fam, why = family(source)
+            sc = _g(source, "cutoff_hz")
+            under = (f"under a resampler's wall at {khz:.1f} kHz (just under {wall * 2 / 1000:g} kHz's Nyquist: "
+                     f"upsampled), the spectrum falls {_g(source, 'drop_db'):.0f} dB within "
+                     f"{_g(source, 'width_hz'):.0f} Hz at {sc / 1000:.1f} kHz and stays flat at 16-bit rounding up to it")
+            return LosslessCheck("transcoded", fam, sc, _edge_confidence(source), f, [under, why])
         if wall is not None and _g(f, "holes") < 0.02 and _g(f, "variability_db") < 6:
             return LosslessCheck("upsampled", None, fc, conf, f, [
                 shape, f"a resampler's wall just under {wall * 2 / 1000:g} kHz's Nyquist, music intact below it"])
