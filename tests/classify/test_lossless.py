@@ -106,6 +106,23 @@ def test_upsampled_is_detected() -> None:
     assert res.cutoff_hz is not None and 9900 < res.cutoff_hz < 11100
 
 
+def test_upsampled_with_its_wall_high_is_upsampled() -> None:
+    """loop_amen_full from 22.05 kHz: soxr's wall measures 10.74 kHz, 97.4% of 11.025."""
+    audio, sr = load("loop_amen_full")
+    res = check_lossless([as_flac16(upsample(audio, sr, 22050), sr)], sr)
+    assert res.verdict == "upsampled", res.reasons
+    assert 10600 < res.cutoff_hz < 10800
+
+
+def test_an_mp3_whose_lowpass_sits_where_a_resampler_wall_would_is_a_transcode() -> None:
+    """LAME 96k stops at ~15.3 kHz, just where a 32 kHz file's resampler wall sits: its
+    granule grid tells the two apart (it was called upsampled)."""
+    audio, sr = load("loop_amen_full")
+    res = check_lossless([as_flac16(roundtrip(audio, sr, Setting("mp3", "96k")), sr)], sr)
+    assert 14900 < res.cutoff_hz < 15600
+    assert (res.verdict, res.source_codec) == ("transcoded", "mp3"), res.reasons
+
+
 @pytest.mark.parametrize(("name", "rate"), [("guit_em9", 96000), ("ambi_glass_hum", 96000), ("guit_em9", 192000)])
 def test_fake_hi_res_is_called_upsampled(name: str, rate: int) -> None:
     """A CD-rate file resampled to a "hi-res" rate and kept at 24 bits: the resampler's

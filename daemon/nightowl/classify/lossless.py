@@ -49,11 +49,12 @@ VERDICTS = ("lossless", "transcoded", "upsampled", "inconclusive", "not_applicab
 STANDARD_NYQUISTS = (11025.0, 16000.0, 22050.0, 24000.0)
 # where a resampler's wall sits, as a share of the lower rate's Nyquist: the middle of its
 # fall, which lies higher in a 24-bit file, whose floor is deeper (soxr's VHQ wall for
-# 44.1 kHz measures 21.1-21.3 kHz in a 16-bit file, 21.4-21.6 in a 24-bit one). Up to
-# 0.985 where that is above every lossy lowpass (a "hi-res" file from a 44.1 or 48 kHz
-# one); 0.965 lower down, where codecs' lowpasses crowd (AAC 96k stops at 15.5-15.7 kHz,
-# where 0.985 of a 32 kHz wall would reach)
-WALL_SHARE = (0.93, 0.965)
+# 44.1 kHz measures 21.1-21.3 kHz in a 16-bit file, 21.4-21.6 in a 24-bit one; for 32 kHz
+# 15.2-15.6, for 22.05 kHz 10.4-10.7). Up to 0.985 where that is above every lossy lowpass
+# (a "hi-res" file from a 44.1 or 48 kHz one); 0.975 lower down, where codecs' lowpasses
+# crowd (LAME 96k at ~15.3 kHz, AAC 96k at 15.5-16 kHz): there a codec's frame grid, where
+# it shows, says transcode (see decide)
+WALL_SHARE = (0.93, 0.975)
 HIGH_WALL_SHARE = (0.93, 0.985)
 # Under a resampler's wall there may be a codec's edge (a "hi-res" file made from an MP3).
 # It is looked for as the lower-rate file showed it at 16 bits: in a 24-bit file the
@@ -411,7 +412,8 @@ def decide(f: dict[str, float]) -> LosslessCheck:
                      f"upsampled), the spectrum falls {_g(source, 'drop_db'):.0f} dB within "
                      f"{_g(source, 'width_hz'):.0f} Hz at {sc / 1000:.1f} kHz and stays flat at 16-bit rounding up to it")
             return LosslessCheck("transcoded", fam, sc, _edge_confidence(source), f, [under, why])
-        if wall is not None and _g(f, "holes") < 0.02 and _g(f, "variability_db") < 6:
+        grid = grid_codec(f) is not None or mp3grid.shows_grid(f)  # a codec's frames: no mere resampler
+        if wall is not None and not grid and _g(f, "holes") < 0.02 and _g(f, "variability_db") < 6:
             return LosslessCheck("upsampled", None, fc, conf, f, [
                 shape, f"a resampler's wall just under {wall * 2 / 1000:g} kHz's Nyquist, music intact below it"])
         fam, why = family(f)
