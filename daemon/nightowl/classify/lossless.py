@@ -238,9 +238,13 @@ def measure_power(freqs: np.ndarray, power: np.ndarray, sample_rate: int) -> dic
     f.update(edge)
     if edge:
         f["above_hz"] = nyq - edge["cutoff_hz"]
-        f.update(_under_edge(power, freqs, edge["cutoff_hz"], floor))
         f.update(_final_fall(freqs, raw, edge["cutoff_hz"], sample_rate))
-        if resample_wall(edge["cutoff_hz"], nyq) is not None:
+        if resample_wall(edge["cutoff_hz"], nyq) is None:
+            f.update(_under_edge(power, freqs, edge["cutoff_hz"], floor))
+        else:
+            # the band under a wall, as 16 bits show it too (24 bits keep flicker under 16-bit rounding)
+            at_16 = np.maximum(power, np.float32(10 ** ((ROUNDING_16_DB - 3.6) / 10)))
+            f.update(_under_edge(at_16, freqs, edge["cutoff_hz"], max(floor, ROUNDING_16_DB - 3.6)))
             # upsampled; from a lossy file? (see ROUNDING_16_DB)
             top = int((edge["cutoff_hz"] - WALL_MARGIN_HZ) / (df * step))
             inner = _find_edge(centres[:top], np.maximum(coarse[:top], ROUNDING_16_DB), ROUNDING_16_DB)
