@@ -48,6 +48,7 @@ bench: setup bench-packages
 	$(BIN)/python bench/lossless_accuracy.py
 	$(BIN)/python bench/classify.py
 	$(BIN)/python bench/long_files.py
+	$(BIN)/python bench/hires_fakes.py
 	$(BIN)/python bench/intake_cost.py
 	$(BIN)/python bench/settle_latency.py
 	$(BIN)/python bench/daemon_idle.py
