@@ -1,18 +1,21 @@
 """The fake-lossless check on "hi-res" fakes: CD-rate music resampled to 48, 96 and 192 kHz.
 
-    python bench/hires_fakes.py
+    python bench/hires_fakes.py [--out FILE]
 
 The four genuine 44.1 kHz clips in tests/data, resampled (soxr VHQ) and stored as 16-
 and 24-bit FLAC, and, for each, the same made from an MP3 (128k, 192k, V2) or an AAC
 (128k) first and stored at 96 kHz, 24-bit: the commonest fake hi-res files. The
 verdicts should be `upsampled` for the first group and `transcoded` for the second.
 The corpus (bench/corpus.py) holds only 44.1 and 48 kHz files, so this is the check's
-only measure at higher rates. Prints the verdict of every file and the counts.
+only measure at higher rates. Prints the verdict of every file and the counts, and
+writes them as JSON.
 """
 
 from __future__ import annotations
 
+import argparse
 import io
+import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -41,7 +44,11 @@ def stored(audio: np.ndarray, rate: int, subtype: str) -> np.ndarray:
     return sf.read(buf, dtype="float32", always_2d=True)[0]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "hires_fakes.json")
+    args = ap.parse_args(argv)
+    rows = []
     groups: dict[str, Counter] = {"upsampled from 44.1 kHz": Counter(), "lossy, then upsampled to 96 kHz": Counter()}
     print(f"{'file':44} {'verdict':13} {'family':8} cutoff")
     for path in sorted((REPO / "tests" / "data").glob("*.flac")):
@@ -55,11 +62,17 @@ def main() -> int:
         for name, group, x, rate in cases:
             res = check_lossless([x], rate)
             groups[group][res.verdict] += 1
+            rows.append({"file": name, "group": group, "verdict": res.verdict, "family": res.source_codec,
+                         "cutoff_hz": res.cutoff_hz, "reasons": res.reasons})
             cutoff = f"{res.cutoff_hz / 1000:.2f} kHz" if res.cutoff_hz else "-"
             print(f"{name:44} {res.verdict:13} {res.source_codec or '-':8} {cutoff}")
     print()
     for group, counts in groups.items():
         print(f"{group}: {sum(counts.values())} files, {dict(counts)}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"benchmark": "hires_fakes", "groups": {g: dict(c) for g, c in groups.items()},
+                                    "files": rows}, indent=2))
+    print(f"-> {args.out.relative_to(REPO) if args.out.is_relative_to(REPO) else args.out}")
     return 0
 
 
