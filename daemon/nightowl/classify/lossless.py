@@ -60,9 +60,10 @@ HIGH_WALL_SHARE = (0.93, 0.985)
 # It is looked for as the lower-rate file showed it at 16 bits: in a 24-bit file the
 # decoder's residue above a lowpass lies tens of dB under the music but over the 24-bit
 # floor, and is far from flat; 16 bits round it away. The level of 16-bit rounding noise
-# in this analysis (white, LSB 2^-15, per bin of a 4096-point Hann frame, as the loud
-# moments' 90th percentile reads it: +3.6 dB over its mean)
-ROUNDING_16_DB = float(10 * np.log10((2.0**-15) ** 2 / 12 * 6 / N_FFT) + 3.6)
+# in this analysis (white, LSB 2^-15, per bin of a 4096-point Hann frame), and as the
+# loud moments' 90th percentile reads it (+3.6 dB over its mean)
+ROUNDING_16_MEAN_DB = float(10 * np.log10((2.0**-15) ** 2 / 12 * 6 / N_FFT))
+ROUNDING_16_DB = ROUNDING_16_MEAN_DB + 3.6
 WALL_MARGIN_HZ = 500.0  # that search ends this far under the wall's middle, clear of its fall
 MIN_RATE = 32000  # below this there is no room above a codec lowpass to look at
 
@@ -243,8 +244,8 @@ def measure_power(freqs: np.ndarray, power: np.ndarray, sample_rate: int) -> dic
             f.update(_under_edge(power, freqs, edge["cutoff_hz"], floor))
         else:
             # the band under a wall, as 16 bits show it too (24 bits keep flicker under 16-bit rounding)
-            at_16 = np.maximum(power, np.float32(10 ** ((ROUNDING_16_DB - 3.6) / 10)))
-            f.update(_under_edge(at_16, freqs, edge["cutoff_hz"], max(floor, ROUNDING_16_DB - 3.6)))
+            at_16 = np.maximum(power, np.float32(10 ** (ROUNDING_16_MEAN_DB / 10)))
+            f.update(_under_edge(at_16, freqs, edge["cutoff_hz"], max(floor, ROUNDING_16_MEAN_DB)))
             # upsampled; from a lossy file? (see ROUNDING_16_DB)
             top = int((edge["cutoff_hz"] - WALL_MARGIN_HZ) / (df * step))
             inner = _find_edge(centres[:top], np.maximum(coarse[:top], ROUNDING_16_DB), ROUNDING_16_DB)
@@ -299,11 +300,6 @@ def check_lossless(excerpts: Sequence[np.ndarray], sample_rate: int,
 def _g(f: dict[str, float], key: str, default: float = 0.0) -> float:
     v = f.get(key)
     return default if v is None else float(v)
-
-
-def _resample_wall(f: dict[str, float]) -> float | None:
-    """The standard Nyquist whose resampler wall this edge sits at, if any."""
-    return resample_wall(_g(f, "cutoff_hz"), _g(f, "sample_rate") / 2)
 
 
 def resample_wall(fc: float, nyq: float) -> float | None:
@@ -404,7 +400,7 @@ def decide(f: dict[str, float]) -> LosslessCheck:
     drop, width = _g(f, "drop_db"), _g(f, "width_hz", 1e9)
     khz = fc / 1000
     if _is_edge(f):
-        wall = _resample_wall(f)
+        wall = resample_wall(fc, sr / 2)
         conf = _edge_confidence(f)
         shape = (f"the spectrum falls {drop:.0f} dB within {width:.0f} Hz at {khz:.1f} kHz "
                  f"and stays flat at the floor up to Nyquist")
