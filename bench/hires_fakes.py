@@ -14,15 +14,12 @@ writes them as JSON.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
-import soxr
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -30,18 +27,10 @@ sys.path.insert(0, str(REPO / "daemon"))
 
 from nightowl.classify.lossless import check_lossless  # noqa: E402
 
-from bench.transcode import Setting, roundtrip  # noqa: E402
+from bench.transcode import Setting, as_flac, made_hi_res, roundtrip  # noqa: E402
 
 RATES = (48000, 96000, 192000)
 SOURCES = (Setting("mp3", "128k"), Setting("mp3", "192k"), Setting("mp3", "V2"), Setting("aac", "128k"))
-
-
-def stored(audio: np.ndarray, rate: int, subtype: str) -> np.ndarray:
-    """Through a FLAC file of `subtype` and back."""
-    buf = io.BytesIO()
-    sf.write(buf, np.clip(audio, -1.0, 1.0), rate, format="FLAC", subtype=subtype)
-    buf.seek(0)
-    return sf.read(buf, dtype="float32", always_2d=True)[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,10 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     for path in sorted((REPO / "tests" / "data").glob("*.flac")):
         audio, sr = sf.read(path, dtype="float32", always_2d=True)
         cases = [(f"{path.stem} {rate // 1000} kHz {bits}-bit", "upsampled from 44.1 kHz",
-                  stored(soxr.resample(audio, sr, rate, quality="VHQ"), rate, f"PCM_{bits}"), rate)
+                  as_flac(made_hi_res(audio, sr, rate), rate, bits), rate)
                  for rate in RATES for bits in (16, 24)]
         cases += [(f"{path.stem} {s.label} -> 96 kHz 24-bit", "lossy, then upsampled to 96 kHz",
-                   stored(soxr.resample(roundtrip(audio, sr, s), sr, 96000, quality="VHQ"), 96000, "PCM_24"), 96000)
+                   as_flac(made_hi_res(roundtrip(audio, sr, s), sr, 96000), 96000, 24), 96000)
                   for s in SOURCES]
         for name, group, x, rate in cases:
             res = check_lossless([x], rate)

@@ -145,10 +145,19 @@ def upsample(samples: np.ndarray, sr: int, low_rate: int) -> np.ndarray:
     return np.clip(up, -1.0, 1.0).astype(np.float32)
 
 
-def as_flac16(samples: np.ndarray, sr: int) -> np.ndarray:
-    """Store as 16-bit FLAC and read back: the requantisation a real fake-lossless file has."""
+def as_flac(samples: np.ndarray, sr: int, bits: int = 16) -> np.ndarray:
+    """Store as FLAC of `bits` and read back: the requantisation a real fake-lossless file has."""
     buf = io.BytesIO()
-    sf.write(buf, samples, sr, format="FLAC", subtype="PCM_16")
+    sf.write(buf, samples, sr, format="FLAC", subtype=f"PCM_{bits}")
     buf.seek(0)
     audio, _ = sf.read(buf, dtype="float32", always_2d=True)
     return audio
+
+
+def as_flac16(samples: np.ndarray, sr: int) -> np.ndarray:
+    return as_flac(samples, sr, 16)
+
+
+def made_hi_res(samples: np.ndarray, sr: int, rate: int) -> np.ndarray:
+    """A "hi-res" fake: resampled (soxr VHQ) to `rate`, clipped to full scale."""
+    return np.clip(soxr.resample(samples, sr, rate, quality="VHQ"), -1.0, 1.0).astype(np.float32)

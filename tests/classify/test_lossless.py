@@ -5,16 +5,14 @@ Transcodes are made at test time with the same helpers the benchmark corpus uses
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
-import soxr
 
-from bench.transcode import Setting, as_flac16, encode_bytes, roundtrip, upsample
+from bench.transcode import Setting, as_flac, as_flac16, encode_bytes, made_hi_res, roundtrip, upsample
 from nightowl.audio.decode import decode
 from nightowl.classify.lossless import LosslessCheck, check_lossless, loud_moments
 
@@ -130,12 +128,7 @@ def test_fake_hi_res_is_called_upsampled(name: str, rate: int) -> None:
     wall just under 22.05 kHz, measured higher than in a 16-bit file (a deeper floor);
     under it, the tabla's sparse top flickers below 16-bit rounding, which is not a codec's."""
     audio, sr = load(name)
-    hi = np.clip(soxr.resample(audio, sr, rate, quality="VHQ"), -1.0, 1.0).astype(np.float32)
-    buf = io.BytesIO()
-    sf.write(buf, hi, rate, format="FLAC", subtype="PCM_24")
-    buf.seek(0)
-    stored, _ = sf.read(buf, dtype="float32", always_2d=True)
-    res = check_lossless([stored], rate)
+    res = check_lossless([as_flac(made_hi_res(audio, sr, rate), rate, 24)], rate)
     assert res.verdict == "upsampled", res.reasons
     assert 20500 < res.cutoff_hz < 21800
     assert "44.1 kHz" in res.reasons[-1]
@@ -147,11 +140,8 @@ def test_hi_res_made_from_an_mp3_is_named(name: str) -> None:
     wall is the strongest edge; LAME's lowpass is found under it, as 16 bits would show it
     (24 bits keep the decoder's uneven residue over the lowpass)."""
     audio, sr = load(name)
-    hi = soxr.resample(roundtrip(audio, sr, Setting("mp3", "128k")), sr, 96000, quality="VHQ")
-    buf = io.BytesIO()
-    sf.write(buf, np.clip(hi, -1.0, 1.0), 96000, format="FLAC", subtype="PCM_24")
-    buf.seek(0)
-    res = check_lossless([sf.read(buf, dtype="float32", always_2d=True)[0]], 96000)
+    hi = made_hi_res(roundtrip(audio, sr, Setting("mp3", "128k")), sr, 96000)
+    res = check_lossless([as_flac(hi, 96000, 24)], 96000)
     assert (res.verdict, res.source_codec) == ("transcoded", "mp3"), res.reasons
     assert 16000 < res.cutoff_hz < 17000  # LAME's 128k lowpass, not the wall at ~21.2 kHz
     assert "upsampled" in res.reasons[0]
