@@ -96,13 +96,27 @@ def test_features_are_finite_plain_floats_with_documented_keys(path: Path) -> No
     assert all(type(v) is float and np.isfinite(v) for v in feats.values())
 
 
-def test_batched_vad_matches_one_stream() -> None:
-    """speech_features cuts excerpts into warmed-up chunks and batches them; it must agree with
-    running the model over each excerpt in one go."""
-    x = load16k(SPEECH / "pyannote_sample.flac")
-    whole = speech_segments(speech_probabilities(x))
-    ratio = sum(e - s for s, e in whole) / len(speech_probabilities(x))
-    assert speech_features([x[:, None]], VAD_RATE)["speech_ratio"] == pytest.approx(ratio, abs=0.03)
+def test_sequence_model_matches_silero_streaming_model() -> None:
+    """The sequence export, a block of windows per call, must give the probabilities of
+    silero's streaming model fed one window at a time with its state and context."""
+    import importlib.util
+
+    import onnxruntime
+
+    spec = importlib.util.find_spec("silero_vad")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "data"
+    stream = onnxruntime.InferenceSession(str(folder / "silero_vad.onnx"), providers=["CPUExecutionProvider"])
+    x = load16k(SPEECH / "pyannote_sample.flac")[: 12 * VAD_RATE]
+    state, context, want = np.zeros((2, 1, 128), np.float32), np.zeros((1, 64), np.float32), []
+    for i in range(len(x) // WINDOW):
+        chunk = np.concatenate([context, x[None, i * WINDOW:(i + 1) * WINDOW]], axis=1)
+        prob, state = stream.run(None, {"input": chunk, "state": state, "sr": np.array(VAD_RATE, np.int64)})
+        want.append(prob[0, 0])
+        context = chunk[:, -64:]
+    got = speech_probabilities(x)
+    assert len(got) == len(want)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert np.mean(got > 0.5) > 0.3  # the comparison covers speech, not only the lead-in
 
 
 def test_two_voices_take_turns_in_the_dialogue() -> None:

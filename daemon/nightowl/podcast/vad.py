@@ -2,26 +2,18 @@
 
 The spans bound what Whisper sees (it invents text over silence and music) and let
 the transcript drop segments that fall where nobody speaks. The detector is the
-classifier's (one ONNX session, batched over warmed-up chunks).
+classifier's (silero's sequence ONNX model: one call per 16 s, the state carried
+through the whole file).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..classify.speech import (
-    VAD_RATE,
-    WINDOW_S,
-    _batched_probabilities,
-    speech_segments,
-)
+from ..classify.speech import VAD_RATE, WINDOW_S, speech_probabilities, speech_segments
 
 PAD_S = 0.2  # kept around each span: VAD trims word onsets and trailing consonants
 MAX_CLIP_S = 30.0  # Whisper's window
-
-
-def speech_probabilities(audio16k: np.ndarray) -> np.ndarray:
-    return _batched_probabilities([np.asarray(audio16k, dtype=np.float32)])[0]
 
 
 def speech_spans(probs: np.ndarray, duration: float, pad: float = PAD_S) -> list[tuple[float, float]]:
