@@ -10,9 +10,18 @@ import pytest
 import soundfile as sf
 from nightowl.audio.decode import EXCERPT_GRID, decode_excerpts
 from nightowl.classify.codecgrid import (
+    CONTINUE_Z,
+    ESCALATE_Z,
+    MAX_FRAMES,
+    MID_FRAMES,
     MIN_RATIO,
     MIN_Z,
     WINDOWS,
+    Z_FRAMES,
+    _frame_runs,
+    _shares,
+    _z,
+    _zero_counts,
     grid_codec,
     grid_features,
     mdct_magnitudes,
@@ -72,6 +81,40 @@ def test_dull_music_shows_its_grid_through_the_spread(name: str, setting: Settin
     assert f[f"grid_{setting.codec}_ratio"] < MIN_RATIO
     assert f[f"grid_{setting.codec}_z"] >= MIN_Z
     assert grid_codec(f) == setting.codec, f
+
+
+def _z_on(excerpts: list[np.ndarray], sr: int, frames: int) -> dict[str, float]:
+    """Each window's z with `frames` frames counted at once."""
+    mono = [x.mean(axis=1) for x in excerpts]
+    return {c: _z(z) for c, z in _shares(_zero_counts(mono, sr, _frame_runs([len(x) for x in mono], frames))).items()}
+
+
+def _three(audio: np.ndarray, step: int) -> list[np.ndarray]:
+    """Three excerpts of 64 x 1024 samples, `step` x 1024 apart, as intake reads them (on the grid)."""
+    return [audio[i * step * 1024:(i * step + 64) * 1024] for i in range(3)]
+
+
+@pytest.mark.parametrize(("name", "step", "setting"), [("ambi_glass_hum", 40, Setting("aac", "256k")),
+                                                       ("ambi_glass_hum", 52, None), ("guit_em9", 80, None),
+                                                       ("loop_tabla", 30, None)], ids=str)
+def test_windows_are_read_on_in_stages(name: str, step: int, setting: Setting | None) -> None:
+    """A window whose z on 16 frames hints at a grid is read on to 32 frames, and on to
+    Z_FRAMES where it still holds CONTINUE_Z; each stage adds only the frames the last one
+    did not read, so the z it ends with is that of all its frames counted at once."""
+    audio, sr = load(name)
+    if setting is not None:
+        audio = as_flac16(roundtrip(audio, sr, setting), sr)
+    excerpts = _three(audio, step)
+    z16, z32, z48 = (_z_on(excerpts, sr, n) for n in (MAX_FRAMES, MID_FRAMES, Z_FRAMES))
+    f = grid_features(excerpts, sr)
+    for c in WINDOWS:
+        want = z16[c] if z16[c] < ESCALATE_Z else z32[c] if z32[c] < CONTINUE_Z else z48[c]
+        assert f[f"grid_{c}_z"] == pytest.approx(want), c
+    if setting is not None:  # a dull transcode: read to the end, and seen
+        assert f["grid_aac_z"] == pytest.approx(z48["aac"]) and z48["aac"] >= MIN_Z
+    else:  # genuine: in these placements one window hints on 16 frames, and no grid is claimed
+        assert max(z16.values()) >= ESCALATE_Z
+        assert grid_codec(f) is None
 
 
 @pytest.mark.parametrize("setting", [Setting("mp3", "128k"), Setting("mp3", "320k"), Setting("opus", "96k")],
