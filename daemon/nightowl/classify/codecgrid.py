@@ -89,47 +89,20 @@ def _vorbis(n: int) -> np.ndarray:
 WINDOWS = {"aac": _kbd(N).astype(np.float32), "vorbis": _vorbis(N).astype(np.float32)}
 # the rounding noise each window passes into a coefficient
 _NOISE = {codec: _LSB_NOISE * float(np.sqrt(np.sum(w.astype(np.float64) ** 2))) for codec, w in WINDOWS.items()}
-_K = np.arange(HOP // 2)
-_PRE = np.exp(-1j * np.pi * (_K + 0.25) / HOP).astype(np.complex64)
-_POST = np.exp(-1j * np.pi * _K / HOP).astype(np.complex64)
-# The MDCT folds the windowed frame's quarters a, b, c, d into u = (-c~ - d, a - b~)
-# (~: reversed) and reads u's even samples as the real and its odd ones, backwards, as the
-# imaginary part of an N/4-point complex FFT. Each of those four half-rows of samples is
-# the difference of two products of every other frame sample with its window value:
-# these slices pick them, so the frame is read once, with no windowed copy and no u.
-_H = N // 8
-# (real 0 or imaginary 1, its half, the minuend's sign, minuend samples, subtrahend samples)
-_PICKS = (
-    (0, 0, -1.0, slice(3 * N // 4 - 1, N // 2 - 1, -2), slice(3 * N // 4, N, 2)),  # -c~ - d, even
-    (0, 1, 1.0, slice(0, N // 4, 2), slice(N // 2 - 1, N // 4 - 1, -2)),  # a - b~, even
-    (1, 0, 1.0, slice(N // 4 - 1, None, -2), slice(N // 4, N // 2, 2)),  # a - b~, odd, backwards
-    (1, 1, -1.0, slice(N // 2, 3 * N // 4, 2), slice(N - 1, 3 * N // 4 - 1, -2)),  # -c~ - d, odd, backwards
-)
-
-
-def _picked_window(window: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The window's values for each pick, the minuend's with its sign (exact: a product
-    changes sign with either factor)."""
-    return [(np.float32(sign) * window[plus], window[minus].copy()) for _, _, sign, plus, minus in _PICKS]
+_Q = N // 4
 
 
 def mdct_magnitudes(frames: np.ndarray, window: np.ndarray) -> np.ndarray:
-    """|MDCT| of frames (..., N) under `window` -> (..., N/2): fold to a DCT-IV, computed
-    with an N/4-point complex FFT. `frames` may be a strided view of the signal."""
-    t = np.empty(frames.shape[:-1] + (HOP // 2,), dtype=np.complex64)
-    scratch = np.empty(frames.shape[:-1] + (_H,), dtype=np.float32)
-    for (part, half, _, plus, minus), (w_plus, w_minus) in zip(_PICKS, _picked_window(window)):
-        dest = (t.real, t.imag)[part][..., half * _H:(half + 1) * _H]
-        np.multiply(frames[..., plus], w_plus, out=dest)
-        np.multiply(frames[..., minus], w_minus, out=scratch)
-        dest -= scratch
-    t *= _PRE
-    y = scipy.fft.fft(t, axis=-1, overwrite_x=True)
-    y *= _POST
-    out = np.empty(frames.shape[:-1] + (HOP,), dtype=np.float32)
-    out[..., 0::2] = np.abs(y.real)
-    out[..., ::-1][..., 0::2] = np.abs(y.imag)
-    return out
+    """|MDCT| of frames (..., N) under `window` -> (..., N/2). The windowed frame's quarters
+    a, b, c, d fold into u = (-c~ - d, a - b~) (~: reversed), whose DCT-IV is the MDCT; only
+    magnitudes are kept, so u's sign is dropped: (c~ + d, b~ - a). `frames` may be a strided
+    view of the signal."""
+    f = frames * (np.float32(0.5) * window)  # at half height: scipy's DCT-IV (unnormalised) doubles
+    u = np.empty(frames.shape[:-1] + (HOP,), dtype=np.float32)
+    np.add(f[..., 3 * _Q - 1:2 * _Q - 1:-1], f[..., 3 * _Q:], out=u[..., :_Q])
+    np.subtract(f[..., 2 * _Q - 1:_Q - 1:-1], f[..., :_Q], out=u[..., _Q:])
+    y = scipy.fft.dct(u, type=4, axis=-1, overwrite_x=True)
+    return np.abs(y, out=y)
 
 
 def _frame_runs(lengths: Sequence[int], max_frames: int = MAX_FRAMES) -> list[tuple[int, int, int]]:
