@@ -1,6 +1,6 @@
 """The fake-lossless check on long files, judged on the excerpts intake decodes.
 
-    python bench/long_files.py [--corpus DIR] [--work DIR] [--out FILE] [--jobs 2]
+    python bench/long_files.py [--corpus DIR] [--work DIR] [--out FILE] [--jobs 2] [--placements 46]
 
 The corpus's transcodes are clips of 2-30 s, which intake analyses whole. A file
 over 45 s is judged on a few short excerpts (classify/analyse.py: check_excerpts),
@@ -16,6 +16,11 @@ and the family named right among detections; and the genuine files called
 transcoded (target: none). A looped render is not a real 3-minute recording (the
 same few seconds come back), so these figures complement bench/lossless_accuracy.py
 rather than replace it. Writes one row per file to bench/results/long_files.json.
+
+Where intake's excerpts fall decides what the check sees, and a genuine file is judged
+once. So each genuine file is also judged at --placements placements of its excerpts
+(the three moved together by 8192 samples at a time, up to 8.5 s, on the grid as intake
+places them), and the bench prints how many of those call it transcoded (target: none).
 """
 
 from __future__ import annotations
@@ -42,8 +47,10 @@ sys.path.insert(0, str(REPO / "daemon"))
 
 from bench.simulate import loop_sources  # noqa: E402
 from bench.transcode import Setting, roundtrip  # noqa: E402
+from nightowl.audio.decode import excerpt_offsets  # noqa: E402
 from nightowl.audio.probe import probe  # noqa: E402
-from nightowl.classify.analyse import lossless_check_of  # noqa: E402
+from nightowl.classify.analyse import EXCERPT_SECONDS, EXCERPTS, WHOLE_SECONDS, lossless_check_of  # noqa: E402
+from nightowl.classify.lossless import check_lossless  # noqa: E402
 
 SECONDS = 180
 FADE_S = 0.5
@@ -51,6 +58,7 @@ MIN_SOURCE_S = 6.0
 SETTINGS = (("mp3", "128k"), ("mp3", "256k"), ("mp3", "320k"), ("mp3", "V0"), ("aac", "128k"), ("aac", "256k"),
             ("opus", "64k"), ("opus", "96k"), ("vorbis", "q4"), ("vorbis", "q8"))
 GENUINE = "genuine"
+PLACEMENT_STEP = 8192  # samples: a multiple of the excerpts' 1024-sample grid
 
 
 def sources(corpus: Path) -> list[Path]:
@@ -88,6 +96,23 @@ def judge(path: Path) -> dict:
             "cpu_s": round(time.process_time() - t0, 4), "features": check["features"]}
 
 
+def placements(path: Path, count: int) -> list[dict]:
+    """The check at `count` placements of intake's excerpts in one file: those called transcoded."""
+    audio, sr = sf.read(path, dtype="float32", always_2d=True)
+    first = excerpt_offsets(len(audio) / sr, EXCERPTS, EXCERPT_SECONDS, sr, WHOLE_SECONDS)
+    n = int(EXCERPT_SECONDS * sr)
+    wrong = []
+    for k in range(count):
+        starts = [s + k * PLACEMENT_STEP for s in first]
+        if starts[-1] + n > len(audio):
+            break
+        check = check_lossless([audio[s:s + n] for s in starts], sr, starts)
+        if check.verdict == "transcoded":
+            wrong.append({"file": path.name, "placement": k, "family": check.source_codec,
+                          "reasons": check.reasons})
+    return wrong
+
+
 def summarise(rows: list[dict]) -> dict:
     per: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
@@ -110,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=BENCH / "corpus_long")
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "long_files.json")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--placements", type=int, default=46, help="placements of the excerpts per genuine file")
     args = ap.parse_args(argv)
     if not (args.corpus / "manifest.json").exists():
         print(f"no corpus in {args.corpus}: build it with bench/corpus.py first", file=sys.stderr)
@@ -128,6 +154,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{setting:12} {c['n']:3} {c['detected'] / c['n']:9.0%} {fam:>7}  {c['verdicts']}")
     print(f"\ngenuine files called transcoded: {len(s['genuine_called_transcoded'])}"
           f" {s['genuine_called_transcoded'] or ''}")
+    genuine = [args.work / r["file"] for r in rows if r["setting"] == GENUINE]
+    moved = [w for g in genuine for w in placements(g, args.placements)]
+    s["placements"] = {"per_file": args.placements, "files": len(genuine), "called_transcoded": moved}
+    print(f"genuine files at {args.placements} placements of the excerpts each: "
+          f"{len(moved)} of {args.placements * len(genuine)} called transcoded "
+          f"{sorted({(w['file'], w['family']) for w in moved}) or ''}")
     print(f"check CPU per file (excerpt decode included): p50 {s['cpu_s_per_file']['p50'] * 1000:.0f} ms, "
           f"max {s['cpu_s_per_file']['max'] * 1000:.0f} ms")
     args.out.parent.mkdir(parents=True, exist_ok=True)

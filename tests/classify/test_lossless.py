@@ -14,7 +14,7 @@ import soundfile as sf
 
 from bench.transcode import Setting, as_flac, as_flac16, encode_bytes, made_hi_res, roundtrip, upsample
 from nightowl.audio.decode import decode
-from nightowl.classify.lossless import LosslessCheck, check_lossless, loud_moments
+from nightowl.classify.lossless import SOFT_FALL_HZ_DB, LosslessCheck, check_lossless, decide, loud_moments
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,6 +95,27 @@ def test_mp3_and_opus_are_named(setting: Setting) -> None:
     audio, sr = load("loop_tabla")
     res = check_lossless([as_flac16(roundtrip(audio, sr, setting), sr)], sr)
     assert res.source_codec == setting.codec, (res.source_codec, res.reasons)
+
+
+# measured on intake's excerpts of a genuine FluidSynth render looped to 3 minutes, at one of
+# their placements (bench/long_files.py --placements): its instruments' top fades out at 20.7 kHz
+SOFT_TOP = {
+    "sample_rate": 44100.0, "frames": 189.0, "active_frames": 189.0, "floor_db": -127.323, "top_band_db": 3.106,
+    "music_top_hz": 20596.509, "cutoff_hz": 20731.091, "drop_db": 20.79, "width_hz": 775.195, "flat_db": 4.786,
+    "slope_db_khz": -2.813, "shelf_db": 2.121, "music_db": 22.911, "above_hz": 1318.909, "fall_hz_db": 59.147,
+    "holes": 0.141, "variability_db": 9.309, "grid_aac_excess": 0.018, "grid_aac_ratio": 0.342, "grid_aac_z": 1.611,
+    "grid_aac_at": 0.0, "grid_vorbis_excess": 0.02, "grid_vorbis_ratio": 0.38, "grid_vorbis_z": 1.995,
+    "grid_vorbis_at": 0.0,
+}
+
+
+def test_music_fading_out_near_20_khz_is_no_lowpass() -> None:
+    """A 21 dB fall within 800 Hz at 20.7 kHz is an edge by its size, but it fades out at
+    59 Hz per dB, where every transcode's ends at 30 or faster: the music's own top."""
+    assert SOFT_TOP["fall_hz_db"] > SOFT_FALL_HZ_DB
+    assert decide(SOFT_TOP).verdict == "inconclusive"
+    lame = decide(SOFT_TOP | {"fall_hz_db": 8.0})  # the same edge ending as LAME's lowpass ends
+    assert lame.verdict == "transcoded"
 
 
 def test_upsampled_is_detected() -> None:
