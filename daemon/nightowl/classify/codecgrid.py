@@ -82,7 +82,8 @@ _POS = 2 * np.pi * np.arange(PHASES) / PHASES
 _CURVE = np.stack([np.ones(PHASES), np.cos(_POS), np.sin(_POS)], axis=1)  # mean and first harmonic
 # read by ratio, a real grid shows far more clearly through its own codec's window than
 # the other's; chance alignments in sparse material show through both alike (a z over
-# MIN_Z is no chance alignment, so there the stronger window simply names it)
+# MIN_Z is taken for no chance alignment, and there the stronger window simply names it:
+# sparse or mono music shows a real grid through both windows too)
 WINDOW_MARGIN = 1.15
 
 
@@ -198,7 +199,8 @@ def _z(zeros: np.ndarray) -> float:
 
 def grid_features(excerpts: Sequence[np.ndarray], sample_rate: int) -> dict[str, float]:
     """Per window: `grid_<codec>_excess`, `grid_<codec>_ratio` and `grid_<codec>_z` (see
-    the module doc), and `grid_<codec>_at`, the position in samples. Each excerpt (mono
+    the module doc), `grid_<codec>_at`, the position in samples, and `grid_<codec>_frames`,
+    how many frames the z was read on. Each excerpt (mono
     or (frames, channels)) must start on a multiple of 1024 samples of the file. Empty
     where there is too little music to tell."""
     if not 32000 <= sample_rate <= 48000:
