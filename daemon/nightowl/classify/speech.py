@@ -96,23 +96,21 @@ def _vad_session() -> Any:
     return onnxruntime.InferenceSession(str(model), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
-def _run_vad(streams: np.ndarray) -> np.ndarray:
-    """Speech probability per window for a batch of equally long 16 kHz streams (batch, samples),
-    each from a fresh state. Every window is fed with the CONTEXT samples before it (zeros
-    before the first), as silero's sequence front-end does."""
+def _run_vad(stream: np.ndarray) -> np.ndarray:
+    """Speech probability per whole window of a 16 kHz stream (1-D float32), from a fresh
+    state. Every window is fed with the CONTEXT samples before it (zeros before the
+    first), as silero's sequence front-end does."""
     session = _vad_session()
-    batch, n = streams.shape
-    windows = n // WINDOW
-    out = np.empty((batch, windows), dtype=np.float32)
-    for row in range(batch):
-        x = np.concatenate([np.zeros(CONTEXT, dtype=np.float32), streams[row, :windows * WINDOW]])
-        frames = np.lib.stride_tricks.sliding_window_view(x, CONTEXT + WINDOW)[::WINDOW]
-        h = np.zeros((1, 1, 128), dtype=np.float32)
-        c = np.zeros((1, 1, 128), dtype=np.float32)
-        for first in range(0, windows, BLOCK_WINDOWS):
-            block = np.ascontiguousarray(frames[first:first + BLOCK_WINDOWS])
-            probs, h, c = session.run(None, {"input": block, "h": h, "c": c})
-            out[row, first:first + len(block)] = probs.reshape(-1)
+    windows = len(stream) // WINDOW
+    out = np.empty(windows, dtype=np.float32)
+    x = np.concatenate([np.zeros(CONTEXT, dtype=np.float32), stream[:windows * WINDOW]])
+    frames = np.lib.stride_tricks.sliding_window_view(x, CONTEXT + WINDOW)[::WINDOW]
+    h = np.zeros((1, 1, 128), dtype=np.float32)
+    c = np.zeros((1, 1, 128), dtype=np.float32)
+    for first in range(0, windows, BLOCK_WINDOWS):
+        block = np.ascontiguousarray(frames[first:first + BLOCK_WINDOWS])
+        probs, h, c = session.run(None, {"input": block, "h": h, "c": c})
+        out[first:first + len(block)] = probs.reshape(-1)
     return out
 
 
@@ -133,7 +131,7 @@ def speech_probabilities(audio16k: np.ndarray) -> np.ndarray:
     x = _padded(audio16k)
     if len(x) == 0:
         return np.zeros(0, dtype=np.float32)
-    return _run_vad(x[None])[0]
+    return _run_vad(x)
 
 
 def speech_segments(probs: np.ndarray) -> list[tuple[int, int]]:
@@ -541,8 +539,8 @@ def speech_share(excerpts: Sequence[np.ndarray], sample_rate: int, seconds: floa
         if sample_rate != VAD_RATE:
             mono = soxr.resample(mono, sample_rate, VAD_RATE, quality="LQ")
         if len(mono) >= n:
-            streams.append(mono[:n])
+            streams.append(np.asarray(mono[:n], dtype=np.float32))
     if not streams or n == 0:
         return 0.0
-    probs = _run_vad(np.ascontiguousarray(np.stack(streams), dtype=np.float32))
+    probs = np.concatenate([_run_vad(x) for x in streams])
     return float(np.mean(probs > 0.5))
