@@ -146,6 +146,8 @@ def explain_text(data: dict[str, Any]) -> str:
         for cue in ev["cues"][:6]:
             arrow = "+" if cue["weight"] > 0 else "-"
             lines.append(f"    {arrow} {cue['text']}")
+        if ev.get("ends"):
+            lines.append(f"    ({ev['ends']})")
     for reason in data["rule_reasons"]:
         lines.append(f"  {reason}")
     lines.append(f"  pipeline: {data['pipeline'] or 'none'}")

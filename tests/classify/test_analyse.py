@@ -11,7 +11,9 @@ import soundfile as sf
 from mutagen.id3 import ID3, PCST, TCON, TDES, WFED
 
 from bench.transcode import Setting, encode_bytes, roundtrip
+from nightowl.classify import analyse as analyse_module
 from nightowl.classify.analyse import analyse
+from nightowl.classify.concert import score_with_applause_at_ends
 from tests.classify.test_concert import DATA, SONGS, load, show, through
 
 
@@ -57,6 +59,27 @@ def test_an_audience_recording_is_a_concert_from_the_audio_alone(tmp_path: Path,
     sf.write(path, hall_show, 44100, subtype="PCM_16")
     a = analyse(path)
     assert a.file_class == "concert", (a.reasons, a.evidence["concert"])
+
+
+def test_the_ends_are_heard_only_where_they_could_change_the_class(
+        tmp_path: Path, hall_show: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long studio file's first and last seconds are not decoded: applause there could
+    not make it a live recording. Heard all the same, they change nothing."""
+    audio, sr = sf.read(DATA / "loop_tabla.flac", dtype="float32", always_2d=True)
+    studio = tmp_path / "studio.flac"
+    sf.write(studio, np.tile(audio, (6, 1)), sr, subtype="PCM_16")  # 64 s: excerpts, not the whole
+    live = tmp_path / "live.flac"
+    sf.write(live, hall_show, 44100, subtype="PCM_16")
+    a, b = analyse(studio), analyse(live)
+    assert "applause_head" not in a.evidence["room"] and "ends" in a.evidence["concert"]
+    assert score_with_applause_at_ends(a.evidence["room"]) < 0.5
+    assert b.file_class == "concert" and b.evidence["room"]["applause_head"] > 0.25
+    assert "ends" not in b.evidence["concert"]
+    monkeypatch.setattr(analyse_module, "_ends_could_decide", lambda *_: True)
+    heard = analyse(studio)
+    assert "applause_head" in heard.evidence["room"]
+    assert heard.file_class == a.file_class == "lossless_music"
+    assert a.evidence["concert"]["score"] <= heard.evidence["concert"]["score"] < 0.5
 
 
 def test_an_etree_folder_with_a_lineage_file_says_aud(tmp_path: Path, hall_show: np.ndarray) -> None:

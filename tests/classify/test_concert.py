@@ -17,7 +17,14 @@ import scipy.signal
 import soundfile as sf
 import soxr
 
-from nightowl.classify.concert import Cue, concert_features, concert_score, is_roomy
+from nightowl.classify.concert import (
+    Cue,
+    concert_features,
+    concert_score,
+    end_features,
+    is_roomy,
+    score_with_applause_at_ends,
+)
 from nightowl.classify.taper import taper_cues
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -154,6 +161,35 @@ def test_soundboard_is_a_concert_without_room(music: np.ndarray) -> None:
     named, cues = concert_score(f, taper_cues(Path("/music/band2004-07-04.sbd.flac16/band2004-07-04d1t01.flac"), {}))
     assert named >= 0.9 > audio_only, cues
     assert any(c.name == "source_sbd" for c in cues)
+
+
+def test_the_ends_are_measured_apart_from_the_middle(hall_show: np.ndarray) -> None:
+    """Intake measures the middle first and the first and last seconds only where they
+    could change the class: the two steps give what one call with the ends gives."""
+    n, length = len(hall_show), 6 * SR
+    starts = np.linspace(n * 0.05, n * 0.95 - length, 3).astype(int)
+    mids = [hall_show[s : s + length] for s in starts]
+    head, tail = hall_show[: 10 * SR], hall_show[-10 * SR :]
+    middle = concert_features(mids, SR)
+    assert "applause_head" not in middle and "applause_tail" not in middle
+    assert middle | end_features(head, tail, SR, middle) == concert_features(mids, SR, head, tail)
+    assert end_features(head, tail, SR, middle)["applause_head"] > 0.25
+
+
+def test_applause_at_the_ends_bounds_what_they_can_add(music: np.ndarray, studio: np.ndarray,
+                                                       hall_show: np.ndarray) -> None:
+    for y in (music, studio, show(music, snr_db=25.0), hall_show):
+        f = features(y)
+        assert score_with_applause_at_ends(f) >= concert_score(f, [])[0]
+    # a dry mix cannot be made a live recording by its ends: intake need not decode them
+    assert score_with_applause_at_ends(features(music)) < 0.5
+    # a board feed can: its crowd is heard only at the ends
+    board = show(music, snr_db=25.0)
+    n, length = len(board), 6 * SR
+    starts = np.linspace(n * 0.05, n * 0.95 - length, 3).astype(int)
+    sbd_middle = concert_features([board[s : s + length] for s in starts], SR)
+    named = taper_cues(Path("/music/band2004-07-04.sbd.flac16/band2004-07-04d1t01.flac"), {})
+    assert score_with_applause_at_ends(sbd_middle, named) >= 0.5
 
 
 def test_mono_audience_recording(hall_show: np.ndarray) -> None:

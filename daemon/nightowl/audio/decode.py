@@ -211,20 +211,28 @@ def decode_excerpts(
 
 @dataclass(frozen=True)
 class Excerpts:
-    """What intake decodes of a file: its first and last seconds and a few from the middle."""
+    """What intake decodes of a file: a few seconds from the middle, and its first and
+    last seconds (None where they were not asked for: see `decode_ends`)."""
 
-    head: np.ndarray
+    head: np.ndarray | None
     middle: list[np.ndarray]
-    tail: np.ndarray
+    tail: np.ndarray | None
     sample_rate: int
     starts: list[int]  # each middle excerpt's first sample in the file
 
 
+def _tail_span(duration: float, edge: float) -> tuple[float, None]:
+    # the tail is read to the end of the file, then cut: libsndfile decodes a FLAC again
+    # from its start for a read that ends inside the last frame short of the end (seen
+    # costing up to a whole decode), while one that ends at the end costs its length
+    return max(0.0, duration - edge - 0.05), None
+
+
 def decode_plan(
     path: str | Path, duration: float, *, count: int = 4, length: float = 4.5, edge: float = 8.0,
-    sample_rate: int | None = None, whole_up_to: float = 0.0,
+    sample_rate: int | None = None, whole_up_to: float = 0.0, ends: bool = True,
 ) -> Excerpts:
-    """Decode the head and tail (`edge` seconds each) and `count` middle excerpts.
+    """Decode `count` middle excerpts and, with `ends`, the head and tail (`edge` seconds each).
 
     Files too short for that (or up to `whole_up_to` seconds) are decoded whole
     once and sliced, so every file costs at most one full decode and long ones
@@ -236,10 +244,18 @@ def decode_plan(
         return Excerpts(audio[:n], [audio], audio[-n:] if len(audio) > n else audio, sr, [0])
     starts = excerpt_offsets(duration, count, length, sample_rate) if sample_rate else []  # [] : not on a grid
     middle = [n / sample_rate for n in starts] if sample_rate else excerpt_starts(duration, count, length)
+    spans: list[tuple[float, float | None]] = [(s, length) for s in middle]
+    if not ends:
+        excerpts, sr = decode_spans(path, spans)
+        return Excerpts(None, excerpts, None, sr, starts)
     head, _ = decode(path, duration=edge)
-    # the tail is read to the end of the file, then cut: libsndfile decodes a FLAC again
-    # from its start for a read that ends inside the last frame short of the end (seen
-    # costing up to a whole decode), while one that ends at the end costs its length
-    (*excerpts, tail), sr = decode_spans(path, [*((s, length) for s in middle),
-                                               (max(0.0, duration - edge - 0.05), None)])
+    (*excerpts, tail), sr = decode_spans(path, [*spans, _tail_span(duration, edge)])
     return Excerpts(head, excerpts, tail[:int(round(edge * sr))], sr, starts)
+
+
+def decode_ends(path: str | Path, duration: float, edge: float) -> tuple[np.ndarray, np.ndarray]:
+    """The head and tail (`edge` seconds each) that `decode_plan` leaves out without `ends`."""
+    head, sr = decode(path, duration=edge)
+    start, length = _tail_span(duration, edge)
+    tail, _ = decode(path, start=start, duration=length)
+    return head, tail[:int(round(edge * sr))]

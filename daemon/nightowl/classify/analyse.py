@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from ..audio.decode import DecodeError, decode_excerpts, decode_plan, excerpt_offsets
+from ..audio.decode import DecodeError, decode_ends, decode_excerpts, decode_plan, excerpt_offsets
 from ..audio.probe import Probe, ProbeError, probe
-from .concert import concert_features, concert_score
-from .decide import decide_class
+from .concert import concert_features, concert_score, end_features, score_with_applause_at_ends
+from .decide import SILENT_PEAK, decide_class
 from .options import ClassOptions
 from .lossless import check_lossless
 from .podcast import podcast_metadata_cues, podcast_score
@@ -27,7 +27,9 @@ EXCERPTS = 3
 EXCERPT_SECONDS = 3.0
 # files up to this long are analysed whole (one excerpt): they cost little either way
 WHOLE_SECONDS = 45.0
-EDGE_SECONDS = 5.0  # head and tail: applause, intros
+# head and tail: applause. Decoded only where applause there could change the class (see
+# _ends_could_decide): for most files the middle already rules out a live recording
+EDGE_SECONDS = 5.0
 # speech features need long stretches (turn-taking); they run only where a quick listen
 # hears talk or the tags say podcast, so music files never pay for them
 SPEECH_EXCERPTS = 4
@@ -96,6 +98,23 @@ def _speech_excerpts(path: Path, info: Probe, plan: Any) -> list[Any]:
     return excerpts
 
 
+def _peak(parts: list[np.ndarray]) -> float:
+    # the largest magnitude from the extremes: np.abs would copy 30-odd seconds of samples
+    return max((max(float(x.max()), -float(x.min())) for x in parts if x.size), default=0.0)
+
+
+def _ends_could_decide(room: dict[str, float], taper: list[Any], podcast: float, peak: float,
+                       options: ClassOptions) -> bool:
+    """Could what the first and last seconds hold change the class? Only applause is
+    heard there, and it only adds to the concert score: where even applause all through
+    both ends would leave the score under the threshold (and under a podcast's score),
+    the ends cannot matter. Where the middle is silent they are heard all the same."""
+    if peak < SILENT_PEAK:
+        return True
+    best = score_with_applause_at_ends(room, taper)
+    return best >= options.concert_threshold or (podcast >= options.podcast_threshold and best > podcast)
+
+
 def analyse(path: str | Path, options: ClassOptions | None = None) -> Analysis:
     """Probe, measure and classify one file. Never raises for bad input: `ok` is False instead."""
     options = options or ClassOptions()
@@ -106,16 +125,15 @@ def analyse(path: str | Path, options: ClassOptions | None = None) -> Analysis:
         return Analysis(path=str(path), ok=False, error=str(exc), reasons=[f"unreadable: {exc}"])
     try:
         plan = decode_plan(path, info.duration, count=EXCERPTS, length=EXCERPT_SECONDS, edge=EDGE_SECONDS,
-                           sample_rate=info.sample_rate, whole_up_to=WHOLE_SECONDS)
+                           sample_rate=info.sample_rate, whole_up_to=WHOLE_SECONDS, ends=False)
     except DecodeError as exc:
         return Analysis(path=str(path), ok=False, error=f"cannot decode: {exc}", probe=info.to_dict())
     sr = plan.sample_rate
-    # (the largest magnitude from the extremes: np.abs would copy 30-odd seconds of samples)
-    peak = max((max(float(x.max()), -float(x.min())) for x in (plan.head, *plan.middle, plan.tail) if x.size),
-               default=0.0)
-    if peak == 0.0 and all(x.size == 0 for x in (plan.head, *plan.middle)):
+    head, tail = plan.head, plan.tail  # short files: sliced from the whole; long ones: decoded where they matter
+    if all(x.size == 0 for x in plan.middle):
         return Analysis(path=str(path), ok=False, error="the file holds no audio samples", probe=info.to_dict(),
                         reasons=["unreadable: the file holds no audio samples"])
+    peak = _peak([x for x in (head, *plan.middle, tail) if x is not None])
     check = check_lossless(plan.middle, sr, plan.starts).to_dict() if info.lossless else dict(NOT_APPLICABLE)
     tag_cues = podcast_metadata_cues(info.tags, path)
     # a short file is one excerpt: listen at four places in it all the same
@@ -123,18 +141,28 @@ def analyse(path: str | Path, options: ClassOptions | None = None) -> Analysis:
     speech: dict[str, float] = {}
     if heard >= SCREEN_SPEECH_SHARE or any(c.weight > 0 for c in tag_cues):
         speech = speech_features(_speech_excerpts(path, info, plan), sr)
-    room = concert_features(plan.middle, sr, plan.head, plan.tail)
+    room = concert_features(plan.middle, sr, head, tail)
     taper = taper_cues(path, read_sidecars(path))
     pod_score, pod_cues = podcast_score(speech, tag_cues, info.duration, info.channels,
                                         options.podcast_min_minutes)
+    if head is None and _ends_could_decide(room, taper, pod_score, peak, options):
+        try:
+            head, tail = decode_ends(path, info.duration, EDGE_SECONDS)
+        except DecodeError as exc:
+            return Analysis(path=str(path), ok=False, error=f"cannot decode: {exc}", probe=info.to_dict())
+        peak = max(peak, _peak([head, tail]))
+        room |= end_features(head, tail, sr, room)
     live_score, live_cues = concert_score(room, taper)
     decision = decide_class(info, check, podcast=pod_score, concert=live_score, speech=speech, options=options,
                             peak=peak)
+    concert = {"score": round(live_score, 3), "source": source_kind(taper),
+               "cues": [c.to_dict() for c in live_cues]}
+    if head is None:
+        concert["ends"] = "the first and last seconds were not heard: applause there could not make this a live recording"
     evidence = {
         "lossless_check": check,
         "podcast": {"score": round(pod_score, 3), "cues": [c.to_dict() for c in pod_cues]},
-        "concert": {"score": round(live_score, 3), "source": source_kind(taper),
-                    "cues": [c.to_dict() for c in live_cues]},
+        "concert": concert,
         "speech": {"quick_listen_speech_share": round(heard, 3), **speech},
         "room": room,
     }

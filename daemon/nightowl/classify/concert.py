@@ -34,7 +34,7 @@ import scipy.fft
 # positive weight points towards "live recording"
 from .podcast import Cue
 
-__all__ = ["Cue", "concert_features", "concert_score", "audio_cues", "is_roomy"]
+__all__ = ["Cue", "audio_cues", "concert_features", "concert_score", "end_features", "is_roomy", "score_with_applause_at_ends"]
 
 HOP_S = 0.01  # 10 ms envelope frames
 DECAY_BANDS = ((250.0, 500.0), (500.0, 1000.0), (1000.0, 2000.0), (2000.0, 4000.0))
@@ -53,8 +53,10 @@ NEUTRAL = {
     "applause_head": 0.0, "applause_tail": 0.0, "applause_mid": 0.0,
     "boom_db": 0.0, "hf_db": -25.0, "coh_low": 0.6, "coh_mid": 0.4, "coh_high": 0.3,
 }
+END_KEYS = ("applause_head", "applause_tail")  # the features heard at the ends (see end_features)
 
-# Cost (intake runs this on every file, on 3 x 3 s of stereo plus 5 s at each end):
+# Cost (intake runs this on every file, on 3 x 3 s of stereo, plus 5 s at each end where
+# the ends could change the class):
 # everything but `hf_db` lives below 8 kHz, so 32 kHz and faster audio is first halved
 # in rate (a 3-tap [1 2 1]/4 filter, its droop undone per bin, levels rescaled to the
 # full-rate frames') and analysed with frames of the same length in time (23 ms) on the
@@ -62,7 +64,7 @@ NEUTRAL = {
 # full-rate frame of the middle excerpts (a denser pick costs more; sparser ones miss a
 # loop's few cymbal hits). The pair's coherence needs only sums over frames: the side
 # channel is transformed on every COH_STRIDE-th frame (the mid channel, which every
-# other cue uses, on all of them). Only the crowd band of the head and tail is kept.
+# other cue uses, on all of them). Only the crowd band of the head and tail is looked at.
 TOP_HZ = 8000.0
 HF_STRIDE = 4
 COH_STRIDE = 3
@@ -298,12 +300,14 @@ def _hf_db(excerpts: list[np.ndarray], g: _Grid) -> float | None:
 
 
 def concert_features(
-    excerpts: Sequence[np.ndarray], sample_rate: int, head: np.ndarray, tail: np.ndarray
+    excerpts: Sequence[np.ndarray], sample_rate: int, head: np.ndarray | None = None, tail: np.ndarray | None = None
 ) -> dict[str, float]:
     """Measure room, crowd, microphone and stereo cues (plain floats, JSON-friendly).
 
     `excerpts`: a few excerpts (~6 s) from the middle of the file; `head`/`tail`: the
-    first and last ~10 s. All float32, shaped (frames, channels) or (frames,).
+    first and last ~10 s. All float32, shaped (frames, channels) or (frames,). Without
+    head and tail the ends are not heard: `applause_head` and `applause_tail` are left
+    out (`end_features` adds them later, from `loud_db`).
     """
     sr = int(sample_rate)
     g = _Grid(sr)
@@ -335,24 +339,13 @@ def concert_features(
             full.append(x)
     f["seconds"] = float(seconds)
     if not sum(c for _, c in mids):
-        return {k: round(float(v), 4) for k, v in f.items()}
+        return {k: round(float(v), 4) for k, v in f.items() if head is not None or tail is not None or k not in END_KEYS}
     if not stereo:  # a mono excerpt after stereo ones: the mid channel of them all
         full = [x if x.ndim == 1 else 0.5 * (x[:, 0] + x[:, 1]) for x in full]
-    # head and tail: only their crowd band is looked at
-    cb = _bins(freqs, *CROWD_BAND)
-    ends = []
-    for seg in (head, tail):
-        x = np.asarray(seg if seg is not None else np.zeros(0), dtype=np.float32)
-        if x.ndim == 2 and x.shape[1] == 2:
-            y = g.reduce_pair(x, side=False)[0]
-        else:
-            y = g.reduce(x.mean(axis=1) if x.ndim == 2 else x)
-        ends.append((y, g.count(len(x), len(y), END_STRIDE), END_STRIDE, cb.start, cb.stop))
-    jobs = [(y, c, 1, 0, g.nb) for y, c in mids] + [(y, c, COH_STRIDE, 0, g.nb) for y, c in sides] + ends
+    jobs = [(y, c, 1, 0, g.nb) for y, c in mids] + [(y, c, COH_STRIDE, 0, g.nb) for y, c in sides]
     out = g.spectra(jobs)
     specs = [g.power(s) for s in out[: len(mids)]]
     side_specs = out[len(mids) : len(mids) + len(sides)]
-    end_powers = [g.power(s, cb.start) for s in out[len(mids) + len(sides) :]]
     # the pair: sums over frames of |L|^2, |R|^2 and L R*, with L = M + S, R = M - S:
     # |M|^2 + |S|^2 +- 2 Re(M S*) and |M|^2 - |S|^2 - 2i Im(M S*)
     mm = ss = re = im = 0.0
@@ -421,10 +414,7 @@ def concert_features(
         # music comes and goes (phrases, songs, pauses); noise and a drum roll hold steady
         f["music_range_db"] = float(np.percentile(low[audible], 90) - np.percentile(low[audible], 10))
         f["applause_mid"] = _applause((crowd, level, flat), loud_ref)
-        whole = slice(0, cb.stop - cb.start)
-        for name, p in zip(("head", "tail"), end_powers):
-            lv = _band_levels(p, freqs[cb], [CROWD_BAND])[:, 0] if len(p) else np.zeros(0)
-            f[f"applause_{name}"] = _applause(_blocks(lv, _flatness(p, whole), hop_s * END_STRIDE), loud_ref)
+        f["loud_db"] = loud_ref
 
     # --- microphone: boom and top-octave loss in the long-term spectrum ---
     lts = allp.mean(axis=0, dtype=np.float64)
@@ -445,7 +435,36 @@ def concert_features(
     if coh:
         f["stereo"] = 1.0
         f.update(coh)
-    return {k: round(float(v), 4) for k, v in f.items() if np.isfinite(v)}
+    f = {k: round(float(v), 4) for k, v in f.items() if np.isfinite(v)}
+    if head is None and tail is None:
+        return {k: v for k, v in f.items() if k not in END_KEYS}
+    return f | end_features(head, tail, sr, f)
+
+
+def end_features(head: np.ndarray | None, tail: np.ndarray | None, sample_rate: int,
+                 middle: dict[str, float]) -> dict[str, float]:
+    """`applause_head` and `applause_tail`: the share of the first and last seconds that
+    is crowd-like and within 20 dB of the music's loud level in the middle (`loud_db`
+    of `concert_features`; without it, where the middle was silent, both are 0)."""
+    out = dict.fromkeys(END_KEYS, 0.0)
+    if "loud_db" not in middle:
+        return out
+    g = _Grid(int(sample_rate))
+    cb = _bins(g.freqs, *CROWD_BAND)  # only the crowd band of the ends is looked at
+    jobs = []
+    for seg in (head, tail):
+        x = np.asarray(seg if seg is not None else np.zeros(0), dtype=np.float32)
+        if x.ndim == 2 and x.shape[1] == 2:
+            y = g.reduce_pair(x, side=False)[0]
+        else:
+            y = g.reduce(x.mean(axis=1) if x.ndim == 2 else x)
+        jobs.append((y, g.count(len(x), len(y), END_STRIDE), END_STRIDE, cb.start, cb.stop))
+    whole = slice(0, cb.stop - cb.start)
+    for key, s in zip(END_KEYS, g.spectra(jobs)):
+        p = g.power(s, cb.start)
+        lv = _band_levels(p, g.freqs[cb], [CROWD_BAND])[:, 0] if len(p) else np.zeros(0)
+        out[key] = round(_applause(_blocks(lv, _flatness(p, whole), g.hop_s * END_STRIDE), middle["loud_db"]), 4)
+    return out
 
 
 # --- the score -------------------------------------------------------------
@@ -532,3 +551,9 @@ def concert_score(features: dict[str, float], cues: list[Cue] | None = None) -> 
     all_cues = audio_cues(features) + list(cues or [])
     total = BIAS + sum(c.weight for c in all_cues)
     return round(_sigmoid(total), 3), sorted(all_cues, key=lambda c: -abs(c.weight))
+
+
+def score_with_applause_at_ends(features: dict[str, float], cues: list[Cue] | None = None) -> float:
+    """The score these features would reach with applause all through the first and last
+    seconds: the most that hearing the ends can add (no other cue comes from them)."""
+    return concert_score(features | dict.fromkeys(END_KEYS, 1.0), cues)[0]
