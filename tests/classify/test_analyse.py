@@ -38,6 +38,19 @@ def test_a_voice_memo_is_not_a_podcast() -> None:
     assert a.evidence["podcast"]["score"] < 0.5
 
 
+def test_a_spoken_sentence_of_a_few_seconds_is_talk_not_music(tmp_path: Path) -> None:
+    """A file too short for 1.5 s from each quarter is heard whole, quarter by quarter:
+    a 4 s sentence is talk, and 4 s of a tabla loop stays music."""
+    a = analyse(DATA / "speech" / "arctic_a0007.flac")
+    assert a.evidence["speech"]["quick_listen_speech_share"] >= 0.5
+    assert a.file_class == "unknown" and "mostly speech" in a.reasons[0], a.reasons
+    audio, sr = sf.read(DATA / "loop_tabla.flac", dtype="float32", always_2d=True)
+    short = tmp_path / "short.flac"
+    sf.write(short, audio[: 4 * sr], sr, subtype="PCM_16")
+    b = analyse(short)
+    assert b.evidence["speech"]["quick_listen_speech_share"] < 0.2 and b.file_class == "lossless_music"
+
+
 def test_podcast_tags_make_a_podcast_of_a_tagged_mp3(tmp_path: Path) -> None:
     audio, sr = sf.read(DATA / "speech" / "voice_memo.mp3", dtype="float32", always_2d=True)
     path = tmp_path / "show.mp3"

@@ -526,10 +526,16 @@ FEATURE_KEYS = {
 }
 
 
+# the least of an excerpt the quick listen hears (0.26 s): a short file's parts may be
+# shorter than `seconds`, and are heard whole
+MIN_LISTEN_WINDOWS = 8
+
+
 def speech_share(excerpts: Sequence[np.ndarray], sample_rate: int, seconds: float = 1.5) -> float:
     """A quick listen: the share of 32 ms windows the VAD hears as speech in `seconds`
-    taken from the middle of each excerpt, each from a fresh state. Cheap enough for every
-    file (about 10-15 ms for three excerpts); the full features follow only where this hears talk."""
+    taken from the middle of each excerpt (all of a shorter one), each from a fresh state.
+    Cheap enough for every file (about 10-15 ms for three excerpts); the full features
+    follow only where this hears talk."""
     n = int(seconds * VAD_RATE) // WINDOW * WINDOW
     streams = []
     for ex in excerpts:
@@ -538,9 +544,10 @@ def speech_share(excerpts: Sequence[np.ndarray], sample_rate: int, seconds: floa
         mono = to_mono(ex[start:start + take])
         if sample_rate != VAD_RATE:
             mono = soxr.resample(mono, sample_rate, VAD_RATE, quality="LQ")
-        if len(mono) >= n:
-            streams.append(np.asarray(mono[:n], dtype=np.float32))
-    if not streams or n == 0:
+        m = min(n, len(mono) // WINDOW * WINDOW)
+        if m >= MIN_LISTEN_WINDOWS * WINDOW:
+            streams.append(np.asarray(mono[:m], dtype=np.float32))
+    if not streams:
         return 0.0
     probs = np.concatenate([_run_vad(x) for x in streams])
     return float(np.mean(probs > 0.5))
