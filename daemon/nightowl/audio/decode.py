@@ -255,7 +255,5 @@ def decode_plan(
 
 def decode_ends(path: str | Path, duration: float, edge: float) -> tuple[np.ndarray, np.ndarray]:
     """The head and tail (`edge` seconds each) that `decode_plan` leaves out without `ends`."""
-    head, sr = decode(path, duration=edge)
-    start, length = _tail_span(duration, edge)
-    tail, _ = decode(path, start=start, duration=length)
+    (head, tail), sr = decode_spans(path, [(0.0, edge), _tail_span(duration, edge)])
     return head, tail[:int(round(edge * sr))]
