@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from nightowl.audio.decode import decode, decode_plan, excerpt_offsets, excerpt_starts
+from bench.transcode import Setting, encode_bytes
+from nightowl.audio.decode import decode, decode_ends, decode_plan, excerpt_offsets, excerpt_starts
 from nightowl.audio.probe import probe
 from nightowl.classify.analyse import (
     EDGE_SECONDS,
@@ -72,3 +73,23 @@ def test_the_tail_is_read_to_the_end_and_cut_to_the_same_samples(tmp_path: Path)
                        whole_up_to=WHOLE_SECONDS)
     want, _ = decode(path, start=60.0 - EDGE_SECONDS - 0.05, duration=EDGE_SECONDS)
     assert np.array_equal(plan.tail, want)
+
+
+@pytest.mark.parametrize("fmt", ["flac", "mp3"])
+def test_the_ends_decoded_later_are_the_ones_the_plan_decodes(tmp_path: Path, fmt: str) -> None:
+    """Intake decodes the middle first and the ends only where they matter: the same samples
+    as a plan that decodes them all at once."""
+    path = _long_file(tmp_path, 60.0)
+    if fmt == "mp3":
+        audio, sr = sf.read(path, dtype="float32", always_2d=True)
+        data, ext = encode_bytes(audio, sr, Setting("mp3", "192k"))
+        path = tmp_path / f"long.{ext}"
+        path.write_bytes(data)
+    info = probe(path)
+    kw = {"count": EXCERPTS, "length": EXCERPT_SECONDS, "edge": EDGE_SECONDS, "sample_rate": info.sample_rate,
+          "whole_up_to": WHOLE_SECONDS}
+    plan, middle = decode_plan(path, info.duration, **kw), decode_plan(path, info.duration, ends=False, **kw)
+    assert middle.head is None and middle.tail is None
+    assert all(np.array_equal(a, b) for a, b in zip(plan.middle, middle.middle, strict=True))
+    head, tail = decode_ends(path, info.duration, EDGE_SECONDS)
+    assert np.array_equal(head, plan.head) and np.array_equal(tail, plan.tail)
