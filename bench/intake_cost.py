@@ -5,7 +5,8 @@
 "Intake" is what the daemon does for each settled file: `nightowl.intake.fingerprint`
 (in the daemon process) plus `nightowl.classify.analyse.analyse` (in the analysis child:
 probe, the excerpts, the fake-lossless check for lossless files, a quick VAD listen
-(and the speech features where it hears talk), the room/crowd features, the names
+(and the speech features where it hears talk), the room/crowd features (and the first
+and last seconds where applause there could change the class), the names
 and lineage files, the class decision). Target: at most 0.3 of a full decode for
 files of 3 minutes and more. The fake-lossless part alone (fingerprint + probe +
 check) is timed too, against its own target of 0.25.
