@@ -50,7 +50,9 @@ def test_decode_plan_takes_short_files_whole(tmp_path: Path, seconds: float, who
         assert len(plan.middle) == 1 and len(plan.middle[0]) == int(seconds * SR) and plan.starts == [0]
     else:
         assert [len(x) for x in plan.middle] == [int(EXCERPT_SECONDS * SR)] * EXCERPTS
-        assert len(plan.head) == len(plan.tail) == int(EDGE_SECONDS * SR)
+        assert plan.head is None and plan.tail is None  # left to decode_ends
+        head, tail = decode_ends(path, seconds, EDGE_SECONDS)
+        assert len(head) == len(tail) == int(EDGE_SECONDS * SR)
         assert plan.starts == excerpt_offsets(seconds, EXCERPTS, EXCERPT_SECONDS, SR)
 
 
@@ -69,16 +71,15 @@ def test_the_tail_is_read_to_the_end_and_cut_to_the_same_samples(tmp_path: Path)
     """The tail is read to the end of the file (libsndfile decodes a FLAC again from its
     start for a read ending inside its last frame) and cut to the samples asked for."""
     path = _long_file(tmp_path, 60.0)
-    plan = decode_plan(path, 60.0, count=EXCERPTS, length=EXCERPT_SECONDS, edge=EDGE_SECONDS, sample_rate=SR,
-                       whole_up_to=WHOLE_SECONDS)
+    _, tail = decode_ends(path, 60.0, EDGE_SECONDS)
     want, _ = decode(path, start=60.0 - EDGE_SECONDS - 0.05, duration=EDGE_SECONDS)
-    assert np.array_equal(plan.tail, want)
+    assert np.array_equal(tail, want)
 
 
 @pytest.mark.parametrize("fmt", ["flac", "mp3"])
-def test_the_ends_decoded_later_are_the_ones_the_plan_decodes(tmp_path: Path, fmt: str) -> None:
-    """Intake decodes the middle first and the ends only where they matter: the same samples
-    as a plan that decodes them all at once."""
+def test_the_ends_decoded_later_are_the_samples_of_their_spans(tmp_path: Path, fmt: str) -> None:
+    """Intake decodes the middle first and the ends only where they matter, each from one
+    opening of the file: the same samples as decoding each span on its own."""
     path = _long_file(tmp_path, 60.0)
     if fmt == "mp3":
         audio, sr = sf.read(path, dtype="float32", always_2d=True)
@@ -86,10 +87,11 @@ def test_the_ends_decoded_later_are_the_ones_the_plan_decodes(tmp_path: Path, fm
         path = tmp_path / f"long.{ext}"
         path.write_bytes(data)
     info = probe(path)
-    kw = {"count": EXCERPTS, "length": EXCERPT_SECONDS, "edge": EDGE_SECONDS, "sample_rate": info.sample_rate,
-          "whole_up_to": WHOLE_SECONDS}
-    plan, middle = decode_plan(path, info.duration, **kw), decode_plan(path, info.duration, ends=False, **kw)
-    assert middle.head is None and middle.tail is None
-    assert all(np.array_equal(a, b) for a, b in zip(plan.middle, middle.middle, strict=True))
+    plan = decode_plan(path, info.duration, count=EXCERPTS, length=EXCERPT_SECONDS, edge=EDGE_SECONDS,
+                       sample_rate=info.sample_rate, whole_up_to=WHOLE_SECONDS)
+    offsets = excerpt_offsets(info.duration, EXCERPTS, EXCERPT_SECONDS, info.sample_rate)
+    for got, first in zip(plan.middle, offsets, strict=True):
+        assert np.array_equal(got, decode(path, start=first / info.sample_rate, duration=EXCERPT_SECONDS)[0])
     head, tail = decode_ends(path, info.duration, EDGE_SECONDS)
-    assert np.array_equal(head, plan.head) and np.array_equal(tail, plan.tail)
+    assert np.array_equal(head, decode(path, duration=EDGE_SECONDS)[0])
+    assert np.array_equal(tail, decode(path, start=info.duration - EDGE_SECONDS - 0.05, duration=EDGE_SECONDS)[0])

@@ -212,7 +212,7 @@ def decode_excerpts(
 @dataclass(frozen=True)
 class Excerpts:
     """What intake decodes of a file: a few seconds from the middle, and its first and
-    last seconds (None where they were not asked for: see `decode_ends`)."""
+    last seconds where the file is decoded whole (None otherwise: see `decode_ends`)."""
 
     head: np.ndarray | None
     middle: list[np.ndarray]
@@ -230,13 +230,14 @@ def _tail_span(duration: float, edge: float) -> tuple[float, None]:
 
 def decode_plan(
     path: str | Path, duration: float, *, count: int = 4, length: float = 4.5, edge: float = 8.0,
-    sample_rate: int | None = None, whole_up_to: float = 0.0, ends: bool = True,
+    sample_rate: int | None = None, whole_up_to: float = 0.0,
 ) -> Excerpts:
-    """Decode `count` middle excerpts and, with `ends`, the head and tail (`edge` seconds each).
+    """Decode `count` middle excerpts; the head and tail (`edge` seconds each) are left to
+    `decode_ends`, for where they are needed.
 
     Files too short for that (or up to `whole_up_to` seconds) are decoded whole
-    once and sliced, so every file costs at most one full decode and long ones
-    only a few dozen seconds.
+    once and sliced, head and tail included, so every file costs at most one full
+    decode and long ones only a few seconds.
     """
     if duration <= max(2 * edge + count * length * 1.5, whole_up_to):
         audio, sr = decode(path)
@@ -244,16 +245,11 @@ def decode_plan(
         return Excerpts(audio[:n], [audio], audio[-n:] if len(audio) > n else audio, sr, [0])
     starts = excerpt_offsets(duration, count, length, sample_rate) if sample_rate else []  # [] : not on a grid
     middle = [n / sample_rate for n in starts] if sample_rate else excerpt_starts(duration, count, length)
-    spans: list[tuple[float, float | None]] = [(s, length) for s in middle]
-    if not ends:
-        excerpts, sr = decode_spans(path, spans)
-        return Excerpts(None, excerpts, None, sr, starts)
-    head, _ = decode(path, duration=edge)
-    (*excerpts, tail), sr = decode_spans(path, [*spans, _tail_span(duration, edge)])
-    return Excerpts(head, excerpts, tail[:int(round(edge * sr))], sr, starts)
+    excerpts, sr = decode_spans(path, [(s, length) for s in middle])
+    return Excerpts(None, excerpts, None, sr, starts)
 
 
 def decode_ends(path: str | Path, duration: float, edge: float) -> tuple[np.ndarray, np.ndarray]:
-    """The head and tail (`edge` seconds each) that `decode_plan` leaves out without `ends`."""
+    """The head and tail (`edge` seconds each) that `decode_plan` leaves out of a long file."""
     (head, tail), sr = decode_spans(path, [(0.0, edge), _tail_span(duration, edge)])
     return head, tail[:int(round(edge * sr))]

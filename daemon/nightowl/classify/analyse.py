@@ -125,7 +125,7 @@ def analyse(path: str | Path, options: ClassOptions | None = None) -> Analysis:
         return Analysis(path=str(path), ok=False, error=str(exc), reasons=[f"unreadable: {exc}"])
     try:
         plan = decode_plan(path, info.duration, count=EXCERPTS, length=EXCERPT_SECONDS, edge=EDGE_SECONDS,
-                           sample_rate=info.sample_rate, whole_up_to=WHOLE_SECONDS, ends=False)
+                           sample_rate=info.sample_rate, whole_up_to=WHOLE_SECONDS)
     except DecodeError as exc:
         return Analysis(path=str(path), ok=False, error=f"cannot decode: {exc}", probe=info.to_dict())
     sr = plan.sample_rate

@@ -309,10 +309,17 @@ def concert_features(
     head and tail the ends are not heard: `applause_head` and `applause_tail` are left
     out (`end_features` adds them later, from `loud_db`).
     """
-    sr = int(sample_rate)
+    f = _middle_features(excerpts, int(sample_rate))
+    if head is None and tail is None:
+        return f
+    return f | end_features(head, tail, sample_rate, f)
+
+
+def _middle_features(excerpts: Sequence[np.ndarray], sr: int) -> dict[str, float]:
+    """Every feature but those of the ends (see concert_features)."""
     g = _Grid(sr)
     freqs, hop_s = g.freqs, g.hop_s
-    f: dict[str, float] = dict(NEUTRAL)
+    f: dict[str, float] = {k: v for k, v in NEUTRAL.items() if k not in END_KEYS}
     # the same keys every time: counts start at zero, measures at their neutral values
     f.update(stereo=0.0, seconds=0.0, decay_frames=0.0)
     mids: list[tuple[np.ndarray, int]] = []  # working-rate mid channel, frames
@@ -339,7 +346,7 @@ def concert_features(
             full.append(x)
     f["seconds"] = float(seconds)
     if not sum(c for _, c in mids):
-        return {k: round(float(v), 4) for k, v in f.items() if head is not None or tail is not None or k not in END_KEYS}
+        return {k: round(float(v), 4) for k, v in f.items()}
     if not stereo:  # a mono excerpt after stereo ones: the mid channel of them all
         full = [x if x.ndim == 1 else 0.5 * (x[:, 0] + x[:, 1]) for x in full]
     jobs = [(y, c, 1, 0, g.nb) for y, c in mids] + [(y, c, COH_STRIDE, 0, g.nb) for y, c in sides]
@@ -435,10 +442,7 @@ def concert_features(
     if coh:
         f["stereo"] = 1.0
         f.update(coh)
-    f = {k: round(float(v), 4) for k, v in f.items() if np.isfinite(v)}
-    if head is None and tail is None:
-        return {k: v for k, v in f.items() if k not in END_KEYS}
-    return f | end_features(head, tail, sr, f)
+    return {k: round(float(v), 4) for k, v in f.items() if np.isfinite(v)}
 
 
 def end_features(head: np.ndarray | None, tail: np.ndarray | None, sample_rate: int,
