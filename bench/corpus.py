@@ -462,6 +462,31 @@ LOSSY_PLAN = (("mp3", "128k"), ("mp3", "V2"), ("m4a", "192k"), ("opus", "128k"),
 CODEC_OF_FMT = {"mp3": "mp3", "m4a": "aac", "opus": "opus", "ogg": "vorbis", "flac": None}
 
 
+# Real lossy music as its packages ship it (Ogg Vorbis): studio rock with distorted guitars
+# and vocals (a backing track and its guitar stem), and game soundtracks; none of it is live.
+# The only band recordings in the corpus: dense distorted guitars are as flat and as steady
+# as a crowd in 1-5 kHz, and no simulation stands in for them.
+PACKAGED_LOSSY = {
+    "fretsonfire-songs-muldjord": ("usr/share/games/fretsonfire/data/songs/muldjord",
+                                   ("chaos_god/song.ogg", "chaos_god/guitar.ogg",
+                                    "armygeddon/song.ogg", "armygeddon/guitar.ogg"),
+                                   "debian:fretsonfire-songs-muldjord (CC-BY-SA-3.0)"),
+    "hyperrogue-music": ("usr/share/hyperrogue/music", ("hr3-hell.ogg", "hr3-jungle.ogg", "hr-savino-ocean.ogg"),
+                         "debian:hyperrogue-music (CC-BY-SA-3.0)"),
+}
+
+
+def render_packaged_lossy() -> Iterator[Entry]:
+    """The files of PACKAGED_LOSSY, byte for byte (expected: lossy_music)."""
+    for package, (folder, names, origin) in PACKAGED_LOSSY.items():
+        root = fetch_deb(package) / folder
+        for name in names:
+            stem = name.replace("/", "_").removesuffix(".ogg")
+            yield Entry(f"library/packaged/{stem}.ogg", np.zeros((0, 1), np.float32), 0, "lossy", "vorbis", None,
+                        stem, {"origin": origin, "packaged_as": f"{folder}/{name}"}, cls="lossy_music", fmt="ogg",
+                        raw=(root / name).read_bytes())
+
+
 def render_lossy_music(lib: dict[str, Source], count: int) -> Iterator[Entry]:
     """Lossy music left in its container (mp3 CBR/VBR, m4a AAC, Ogg Opus, Ogg Vorbis), 30 s, tagged."""
     names = sorted(lib)
@@ -719,6 +744,10 @@ def write_entry(out: Path, e: Entry) -> dict:
     if e.fmt == "raw":  # not audio at all (a text file named .flac, an empty .mp3)
         path.write_bytes(e.raw or b"")
         rate, channels, duration = None, None, 0.0
+    elif e.raw is not None:  # a real file, as its package ships it
+        path.write_bytes(e.raw)
+        info = sf.info(path)
+        rate, channels, duration = info.samplerate, info.channels, round(info.frames / info.samplerate, 4)
     elif e.fmt == "flac":
         sf.write(path, e.audio, e.rate, format="FLAC", subtype="PCM_16")
         info = sf.info(path)
@@ -782,6 +811,8 @@ def build(out: Path, quick: bool = False) -> list[dict]:
     # the other classes: lossy music in its container, concerts, podcasts, negatives
     lib = music_library(quick)
     entries.append(render_lossy_music(lib, 2 if quick else 12))
+    if not quick:
+        entries.append(render_packaged_lossy())
     entries.append(render_concerts(lib, crowd_recordings(), 2 if quick else 16, 1 if quick else 3, quick))
     entries.append(render_podcasts(lib, 2 if quick else 10, quick))
     entries.append(render_negatives(lib, quick))
@@ -801,7 +832,8 @@ def build(out: Path, quick: bool = False) -> list[dict]:
         "classes": list(CLASSES),
         "class": "expected class of every file: genuine -> lossless_music (unknown for a spoken "
                  "source), transcoded/upsampled -> "
-                 "fake_lossless; library/ holds lossy music in its container, concerts (audience and "
+                 "fake_lossless; library/ holds lossy music in its container (library/packaged/: real "
+                 "Ogg Vorbis music as Debian ships it), concerts (audience and "
                  "soundboard tapes, etree-style names for half), podcasts (.rttm/.txt references beside "
                  "them), voice memos, and negatives",
         "truth_new": "library/ files: truth 'lossless' for music FLAC (never lossy-coded), 'band_limited' for "

@@ -19,6 +19,7 @@ import soxr
 
 from nightowl.classify.concert import (
     Cue,
+    audio_cues,
     concert_features,
     concert_score,
     end_features,
@@ -190,6 +191,34 @@ def test_applause_at_the_ends_bounds_what_they_can_add(music: np.ndarray, studio
     sbd_middle = concert_features([board[s : s + length] for s in starts], SR)
     named = taper_cues(Path("/music/band2004-07-04.sbd.flac16/band2004-07-04d1t01.flac"), {})
     assert score_with_applause_at_ends(sbd_middle, named) >= 0.5
+
+
+def test_a_wall_of_distorted_guitars_is_no_crowd(hall_show: np.ndarray) -> None:
+    """20 s of a studio metal song's guitar stem (tests/data/rock): dense distorted guitars
+    are as flat and as steady in 1-5 kHz as a crowd, and they never pause. Their noise does
+    not move with the low-mids as claps and shouts do, so none of it is heard as applause,
+    and with no pauses the room cues are left out: it is no live recording."""
+    guitar = load(DATA / "rock" / "chaos_god_guitar.ogg")
+    n, length = len(guitar), 3 * SR
+    starts = np.linspace(n * 0.05, n * 0.95 - length, 3).astype(int)
+    f = concert_features([guitar[s : s + length] for s in starts], SR, guitar[: 5 * SR], guitar[-5 * SR :])
+    assert f["gap_db"] > -5.5  # a continuous wall
+    assert f["applause_head"] < 0.25 and f["applause_tail"] < 0.25 and f["applause_mid"] < 0.3
+    score, cues = concert_score(f, [])
+    assert score < 0.5, cues
+    reverb = next(c for c in cues if c.name == "reverb")
+    assert reverb.weight == 0.0 and "never pauses" in reverb.text
+    assert not any(c.name == "filled_gaps" for c in cues)
+    # the crowd recording itself claps: heard at both ends of the show
+    crowd_ends = end_features(hall_show[: 4 * SR], hall_show[-4 * SR :], SR, features(hall_show))
+    assert min(crowd_ends.values()) >= 0.5
+
+
+def test_a_bed_must_lie_under_the_music() -> None:
+    """A crowd-like 'bed' as loud as the music is the music itself (a wall of guitars)."""
+    base = {"music_range_db": 8.0, "bed_crowd": 1.0, "gap_db": -9.0}
+    assert any(c.name == "crowd_bed" and c.weight > 0 for c in audio_cues(base | {"bed_db": -12.0}))
+    assert not any(c.name == "crowd_bed" and c.weight > 0 for c in audio_cues(base | {"bed_db": -3.0}))
 
 
 def test_mono_audience_recording(hall_show: np.ndarray) -> None:

@@ -113,3 +113,10 @@ def test_a_lineage_file_shared_by_an_album_is_read_for_cues_once() -> None:
     assert [(c.name, c.text) for c in first] == [(c.name, c.text) for c in second]
     assert source_kind(first) == "aud"
     assert {c.name: c.value for c in first}["lineage"] == "info.txt"
+
+
+def test_recorded_by_in_album_credits_names_no_taper() -> None:
+    credits = "Guitars: A. Person\nRecorded by B. Engineer at Studio C\nMixed by D. Mixer\n"
+    assert "taper" not in names(taper_cues(Path("/music/Album/01.flac"), {"credits.txt": credits}))
+    tape = "Source: AUD\nRecorded by B. Taper\nLineage: DAT > CD > EAC > flac\n"
+    assert "taper" in names(taper_cues(Path("/music/show/01.flac"), {"info.txt": tape}))

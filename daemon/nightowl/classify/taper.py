@@ -40,8 +40,10 @@ NAME_SOURCES = {"aud": _tok("aud"), "sbd": _tok("sbd"), "matrix": _tok("(?:matri
 
 SOURCE_LINE = re.compile(r"^\s*(?:source|src)\s*[:=-]\s*(.*)$", re.IGNORECASE | re.MULTILINE)
 LINEAGE = re.compile(r"^\s*lineage\s*[:=-]", re.IGNORECASE | re.MULTILINE)
-TAPER = re.compile(r"^\s*(?:taper|taped by|recorded by|recorded and transferred by)\s*[:=-]?",
-                   re.IGNORECASE | re.MULTILINE)
+TAPER = re.compile(r"^\s*(?:taper|taped by)\s*[:=-]?", re.IGNORECASE | re.MULTILINE)
+# "Recorded by" heads album and sound-effect credits as often as tape notes: it names a
+# taper only in a file that also gives a source or a lineage
+RECORDED_BY = re.compile(r"^\s*(?:recorded by|recorded and transferred by)\s*[:=-]?", re.IGNORECASE | re.MULTILINE)
 TEXT_SOURCES = {
     "aud": re.compile(_SEP.format(r"(?:aud|audience)"), re.IGNORECASE),
     "sbd": re.compile(_SEP.format(r"(?:sbd|soundboard|sound board|board feed|dsbd)"), re.IGNORECASE),
@@ -115,7 +117,7 @@ def _file_cues(fname: str, text: str) -> tuple[Cue, ...]:
     if LINEAGE.search(text):
         add(Cue("lineage", fname, 1.5,
                 f"{fname} has a lineage (the chain from recorder to file), as traded shows do"))
-    if TAPER.search(text):
+    if TAPER.search(text) or (RECORDED_BY.search(text) and (LINEAGE.search(text) or SOURCE_LINE.search(text))):
         add(Cue("taper", fname, 1.0, f"{fname} names who taped the show"))
     m = MICS.search(text)
     if m:
