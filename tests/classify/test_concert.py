@@ -195,8 +195,8 @@ def test_applause_at_the_ends_bounds_what_they_can_add(music: np.ndarray, studio
 
 def test_a_wall_of_distorted_guitars_is_no_crowd(hall_show: np.ndarray) -> None:
     """20 s of a studio metal song's guitar stem (tests/data/rock): dense distorted guitars
-    are as flat and as steady in 1-5 kHz as a crowd, and they never pause. Their noise does
-    not move with the low-mids as claps and shouts do, so none of it is heard as applause,
+    are as flat and as steady in 1-5 kHz as a crowd, and they never pause. Their low-mids
+    are as loud, where claps and cheers are bright, so none of it is heard as applause;
     and with no pauses the room cues are left out: it is no live recording."""
     guitar = load(DATA / "rock" / "chaos_god_guitar.ogg")
     n, length = len(guitar), 3 * SR

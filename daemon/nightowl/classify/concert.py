@@ -10,8 +10,8 @@ studio or soundboard file in ways that are physical, not stylistic:
   continuous wall of sound leaves the room nothing to fill);
 * the crowd: a noise-like bed (talk, shuffling, cheering) under and between the
   songs, and applause or cheering, broadband and dense, at the start and the end:
-  each clap or shout moves the low-mids and the presence band together, which the
-  fizz of distorted guitars, as noise-like there, does not;
+  claps and cheers are bright (1-5 kHz well over the low-mids), where a wall of
+  distorted guitars, as noise-like in 1-5 kHz, keeps its bass and drums as loud;
 * the microphone: a distant or handheld microphone picks up room boom below
   ~150 Hz and loses the top octave to distance and air;
 * the pair: two microphones in a diffuse field hear different reverberation, so
@@ -48,13 +48,13 @@ APPLAUSE_FLATNESS = 0.2  # crowd recordings: ~0.3; tonal music: < 0.05; drum loo
 APPLAUSE_MAX_SWING_DB = 12.0  # sparse clapping (a few dozen people) swings up to ~10 dB
 APPLAUSE_RHYTHM = 0.3  # periodicity: crowd and applause 0.05-0.26; drum loops, arpeggios 0.3-0.8
 MUSIC_BAND = (150.0, 1000.0)  # where music's fundamentals and low harmonics live
-# Claps and shouts are broadband: the crowd band's level moves with the low-mids frame by
-# frame. A wall of distorted guitars is as flat and as steady in 1-5 kHz as a crowd, but its
-# fizz there does not follow the bass and drums below. Per half-second block, the correlation
-# of the two bands' 10 ms level changes: crowd and applause blocks of the corpus's shows
-# 0.36-0.58 (quartiles; 0.10 at the 5th percentile), studio rock's 1-5 kHz noise -0.2-0.26 (medians)
-COMOD_BAND = (100.0, 400.0)
-CROWD_COMOD = 0.15
+# Claps and cheers are bright: at the ends of the corpus's shows the crowd band (1-5 kHz)
+# of 97% of the crowd-like blocks lies 8 dB and more over the low-mids (stadium crowd
+# recordings: 14-20 dB, market chatter: 6 dB under). A wall of distorted guitars is as
+# flat and as steady in 1-5 kHz as a crowd, but its bass and drums keep the low-mids as
+# loud: in 16 studio metal files (mixes and guitar stems), 98% of such blocks do not pass
+LOW_MIDS = (100.0, 400.0)
+CLAP_BRIGHT_DB = -8.0
 COHERENCE_BANDS = {"low": (100.0, 500.0), "mid": (500.0, 2000.0), "high": (2000.0, 8000.0)}
 
 # neutral values reported where a feature cannot be measured (mono, too short, silent)
@@ -242,25 +242,16 @@ def _periodicity(level_db: np.ndarray, hop_s: float, centres: np.ndarray) -> np.
     return ac[:, lo:].max(axis=1) / (ac[:, 0] + 1e-12)
 
 
-def _comodulation(level: np.ndarray, low: np.ndarray) -> np.ndarray:
-    """Per block (rows of frames): the correlation of two bands' frame-to-frame level changes."""
-    a, b = np.diff(level, axis=1), np.diff(low, axis=1)
-    a = a - a.mean(axis=1, keepdims=True)
-    b = b - b.mean(axis=1, keepdims=True)
-    den = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
-    return np.where(den > 0, (a * b).sum(axis=1) / np.maximum(den, 1e-30), 0.0)
-
-
 def _blocks(level_all: np.ndarray, flat_frames: np.ndarray, hop_s: float,
             low_all: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Half-second blocks from per-frame crowd-band (1-5 kHz) level (dB) and flatness, and
-    the low-mid (COMOD_BAND) level: (crowd-like, level dB, flatness, applause-like).
+    the low-mids' (LOW_MIDS) level: (crowd-like, level dB, flatness, applause-like).
 
     A crowd-like block is broadband and noise-like (flat in 1-5 kHz) and without
     rhythm: claps and voices are not in time with each other, while drums and
     dense reverberant arpeggios, which can be as flat, repeat. An applause-like one
-    also moves with the low-mids (see CROWD_COMOD: distorted guitars are flat and
-    steady too; a crowd's quiet murmur under the music need not move at all).
+    is also bright (CLAP_BRIGHT_DB: distorted guitars are flat and steady too; a
+    crowd's murmur under the music need not be).
     """
     b = max(2, int(round(0.5 / hop_s)))
     n = len(level_all) // b
@@ -274,7 +265,8 @@ def _blocks(level_all: np.ndarray, flat_frames: np.ndarray, hop_s: float,
     if crowd.any():
         centres = (np.flatnonzero(crowd) + 0.5) * b
         crowd[crowd] = _periodicity(level_all, hop_s, centres) < APPLAUSE_RHYTHM
-    clapping = crowd & (_comodulation(level, low_all[: n * b].reshape(n, b)) >= CROWD_COMOD)
+    low = _db(np.mean(10.0 ** (low_all[: n * b].reshape(n, b) / 10.0), axis=1))
+    clapping = crowd & (low - mean <= CLAP_BRIGHT_DB)
     return crowd, mean, flat, clapping
 
 
@@ -396,7 +388,7 @@ def _middle_features(excerpts: Sequence[np.ndarray], sr: int) -> dict[str, float
     allp = np.concatenate(specs)
     edges = np.cumsum([len(p) for p in specs])[:-1]
     decay = [(lo, hi) for lo, hi in DECAY_BANDS if hi <= sr / 2]
-    bands = decay + [(100.0, min(8000.0, sr / 2)), CROWD_BAND, MUSIC_BAND, COMOD_BAND]
+    bands = decay + [(100.0, min(8000.0, sr / 2)), CROWD_BAND, MUSIC_BAND, LOW_MIDS]
     levels = np.split(_band_levels(allp, freqs, bands), edges)
     crowd_flat = np.split(_flatness(allp, _bins(freqs, *CROWD_BAND)), edges)
     music_flat = np.split(_flatness(allp, _bins(freqs, *MUSIC_BAND)), edges)
@@ -480,7 +472,7 @@ def end_features(head: np.ndarray | None, tail: np.ndarray | None, sample_rate: 
         return out
     g = _Grid(int(sample_rate))
     cb = _bins(g.freqs, *CROWD_BAND)  # only the crowd band of the ends is looked at,
-    lo = _bins(g.freqs, *COMOD_BAND).start  # and the low-mids it must move with
+    lo = _bins(g.freqs, *LOW_MIDS).start  # and the low-mids, which applause leaves quiet
     jobs = []
     for seg in (head, tail):
         x = np.asarray(seg if seg is not None else np.zeros(0), dtype=np.float32)
@@ -492,7 +484,7 @@ def end_features(head: np.ndarray | None, tail: np.ndarray | None, sample_rate: 
     crowd_bins = slice(cb.start - lo, cb.stop - lo)
     for key, s in zip(END_KEYS, g.spectra(jobs)):
         p = g.power(s, lo)
-        lv = _band_levels(p, g.freqs[lo:cb.stop], [CROWD_BAND, COMOD_BAND]) if len(p) else np.zeros((0, 2))
+        lv = _band_levels(p, g.freqs[lo:cb.stop], [CROWD_BAND, LOW_MIDS]) if len(p) else np.zeros((0, 2))
         blocks = _blocks(lv[:, 0], _flatness(p, crowd_bins), g.hop_s * END_STRIDE, lv[:, 1])
         out[key] = round(_applause(blocks, middle["loud_db"]), 4)
     return out
