@@ -50,6 +50,13 @@ def test_explain_text_says_why(config_file: Path) -> None:
     assert "class: fake_lossless" in out and "rule 'fake-lossless report' matches" in out and "kHz" in out
 
 
+def test_explain_marks_a_cue_that_weighs_nothing(config_file: Path) -> None:
+    # a wall of distorted guitars: no pause to hear a room in, said with "=" (neither way)
+    code, out = run(config_file, "explain", str(DATA / "rock" / "chaos_god_guitar.ogg"))
+    assert code == 0 and "class: lossy_music" in out
+    assert "    = the music never pauses" in out
+
+
 def test_rules_check_names_file_rule_and_key(config_file: Path, tmp_path: Path) -> None:
     code, out = run(config_file, "rules", "check")
     assert code == 0 and "rule(s) valid" in out

@@ -144,7 +144,7 @@ def explain_text(data: dict[str, Any]) -> str:
         source = f", source {ev['source'].upper()}" if ev.get("source") else ""
         lines.append(f"  {label} score: {ev['score']:.2f}{source}")
         for cue in ev["cues"][:6]:
-            arrow = "+" if cue["weight"] > 0 else "-"
+            arrow = "+" if cue["weight"] > 0 else "-" if cue["weight"] < 0 else "="  # =: heard, weighs nothing
             lines.append(f"    {arrow} {cue['text']}")
         if ev.get("ends"):
             lines.append(f"    ({ev['ends']})")
