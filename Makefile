@@ -47,6 +47,7 @@ bench: setup bench-packages
 	$(BIN)/python bench/corpus.py
 	$(BIN)/python bench/lossless_accuracy.py
 	$(BIN)/python bench/classify.py
+	$(BIN)/python bench/held_out.py
 	$(BIN)/python bench/long_files.py
 	$(BIN)/python bench/hires_fakes.py
 	$(BIN)/python bench/intake_cost.py
