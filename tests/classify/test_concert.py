@@ -221,6 +221,18 @@ def test_a_bed_must_lie_under_the_music() -> None:
     assert not any(c.name == "crowd_bed" and c.weight > 0 for c in audio_cues(base | {"bed_db": -3.0}))
 
 
+def test_a_hall_without_an_audience_counts_for_less() -> None:
+    """Room cues alone (a reverberant studio piece) are not an audience recording: the
+    absence of any crowd cue weighs against it; applause at the ends lifts that."""
+    hall = {"music_range_db": 8.0, "reverb_s": 1.7, "gap_db": -12.0, "hf_db": -40.0,
+            "applause_head": 0.0, "applause_tail": 0.0}
+    alone, cues = concert_score(hall)
+    assert alone < 0.5 and any(c.name == "no_audience" and c.weight < 0 for c in cues)
+    clapped, cues = concert_score(hall | {"applause_head": 0.6, "applause_tail": 0.6})
+    assert clapped >= 0.5 and not any(c.name == "no_audience" for c in cues)
+    assert score_with_applause_at_ends(hall) == clapped  # still the most the ends can add
+
+
 def test_mono_audience_recording(hall_show: np.ndarray) -> None:
     mono = hall_show.mean(axis=1, keepdims=True)
     f = features(mono)

@@ -499,6 +499,10 @@ MUSIC_RANGE_DB = 5.0  # p90-p10 of 150-1000 Hz block levels: steady noise < 1, d
 ROOMY_REVERB_S = 0.9  # above this the room dominates: worth de-rooming (an AUD, not an SBD)
 CROWDED = 0.5  # applause_mid: the crowd is as loud as the band in 1-5 kHz half the time
 ROOMY_CROWD_SHARE = 0.6  # crowd-like share of the music's blocks: AUD renders 0.69-1.0, SBD 0-0.35
+# An audience recording has an audience: where no crowd cue is heard at all (with the
+# first and last seconds heard, or ruled out), the room alone counts for less
+AUDIENCE_CUES = ("crowd_bed", "applause", "crowd_in_music")
+NO_AUDIENCE_WEIGHT = -1.0
 # The room is heard between the notes: where the music's level never dips more than this
 # (gap_db: p10 - p90 within an excerpt) it is a continuous wall (dense distorted guitars),
 # whose slow falls and filled pauses are the music's own, not a hall's: the reverb and gap
@@ -567,6 +571,11 @@ def audio_cues(f: dict[str, float]) -> list[Cue]:
                         f"applause or cheering at the {where}"))
     if music and g("applause_mid") >= 0.3:
         cues.append(Cue("crowd_in_music", round(g("applause_mid"), 2), 0.5, "crowd noise heard through the music"))
+    if music and not any(c.name in AUDIENCE_CUES and c.weight > 0 for c in cues):
+        # a hall alone is what a studio orchestra or a reverberant mix has too
+        ends = "no applause at the ends, " if all(k in f for k in END_KEYS) else ""
+        cues.append(Cue("no_audience", 0.0, NO_AUDIENCE_WEIGHT,
+                        f"no audience heard: {ends}no crowd under or through the music"))
     if g("hf_db") < -35:
         cues.append(Cue("dull_top", round(g("hf_db"), 1), 0.4, "the top octave is dull, as from a distant microphone"))
     if g("boom_db") > 3:
