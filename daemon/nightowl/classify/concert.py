@@ -37,6 +37,7 @@ import scipy.fft
 # one Cue type for every classifier's evidence (name, value, weight, text); here a
 # positive weight points towards "live recording"
 from .podcast import Cue
+from .spectral import power_mean_db
 
 __all__ = ["Cue", "audio_cues", "concert_features", "concert_score", "end_features", "is_roomy", "score_with_applause_at_ends"]
 
@@ -260,19 +261,17 @@ def _blocks(level_all: np.ndarray, flat_frames: np.ndarray, hop_s: float,
     flat = flat_frames[: n * b].reshape(n, b).mean(axis=1)
     level = level_all[: n * b].reshape(n, b)
     swing = level.std(axis=1)
-    mean = _db(np.mean(10.0 ** (level / 10.0), axis=1))
+    mean = power_mean_db(level, axis=1)
     crowd = (flat > APPLAUSE_FLATNESS) & (swing < APPLAUSE_MAX_SWING_DB) & (mean > -100)
     if crowd.any():
         centres = (np.flatnonzero(crowd) + 0.5) * b
         crowd[crowd] = _periodicity(level_all, hop_s, centres) < APPLAUSE_RHYTHM
-    low = _db(np.mean(10.0 ** (low_all[: n * b].reshape(n, b) / 10.0), axis=1))
-    clapping = crowd & (low - mean <= CLAP_BRIGHT_DB)
+    clapping = crowd & (power_mean_db(low_all[: n * b].reshape(n, b), axis=1) - mean <= CLAP_BRIGHT_DB)
     return crowd, mean, flat, clapping
 
 
-def _applause(blocks: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], loud_ref: float) -> float:
+def _applause(clapping: np.ndarray, level: np.ndarray, loud_ref: float) -> float:
     """Share of blocks that are applause-like and loud (within 20 dB of the music)."""
-    _, level, _, clapping = blocks
     return float(np.mean(clapping & (level > loud_ref - 20))) if len(clapping) else 0.0
 
 
@@ -422,7 +421,7 @@ def _middle_features(excerpts: Sequence[np.ndarray], sr: int) -> dict[str, float
     for lv, mf in zip(levels, music_flat):
         n = len(lv) // b
         tonal.append(mf[: n * b].reshape(n, b).mean(axis=1))
-        low.append(_db(np.mean(10.0 ** (lv[: n * b, nd + 2] / 10.0).reshape(n, b), axis=1)))
+        low.append(power_mean_db(lv[: n * b, nd + 2].reshape(n, b), axis=1))
     tonal, low = np.concatenate(tonal), np.concatenate(low)
     audible = level > -100
     if audible.sum() >= 4:
@@ -437,7 +436,7 @@ def _middle_features(excerpts: Sequence[np.ndarray], sr: int) -> dict[str, float
         f["music_flatness"] = float(np.median(tonal[audible][loud]))
         # music comes and goes (phrases, songs, pauses); noise and a drum roll hold steady
         f["music_range_db"] = float(np.percentile(low[audible], 90) - np.percentile(low[audible], 10))
-        f["applause_mid"] = _applause((crowd, level, flat, clapping), loud_ref)
+        f["applause_mid"] = _applause(clapping, level, loud_ref)
         f["loud_db"] = loud_ref
 
     # --- microphone: boom and top-octave loss in the long-term spectrum ---
@@ -485,8 +484,8 @@ def end_features(head: np.ndarray | None, tail: np.ndarray | None, sample_rate: 
     for key, s in zip(END_KEYS, g.spectra(jobs)):
         p = g.power(s, lo)
         lv = _band_levels(p, g.freqs[lo:cb.stop], [CROWD_BAND, LOW_MIDS]) if len(p) else np.zeros((0, 2))
-        blocks = _blocks(lv[:, 0], _flatness(p, crowd_bins), g.hop_s * END_STRIDE, lv[:, 1])
-        out[key] = round(_applause(blocks, middle["loud_db"]), 4)
+        _, level, _, clapping = _blocks(lv[:, 0], _flatness(p, crowd_bins), g.hop_s * END_STRIDE, lv[:, 1])
+        out[key] = round(_applause(clapping, level, middle["loud_db"]), 4)
     return out
 
 
