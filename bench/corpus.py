@@ -104,16 +104,17 @@ def fetch_soundfont() -> Path:
     return fetch_deb("fluid-soundfont-gm") / "usr/share/sounds/sf2/FluidR3_GM.sf2"
 
 
-def render_midi(midi: Path, rate: int = 44100) -> np.ndarray:
-    """Render with fluidsynth with fixed settings (gain 0.25: higher clips; renders are bit-identical)."""
-    out = CACHE / "midi" / f"{midi.stem}_{rate}.wav"
+def render_midi(midi: Path, rate: int = 44100, font: Path | None = None) -> np.ndarray:
+    """Render with fluidsynth with fixed settings (gain 0.25: higher clips; renders are bit-identical),
+    through FluidR3 or another SoundFont (`font`)."""
+    out = CACHE / "midi" / (f"{midi.stem}_{rate}.wav" if font is None else f"{midi.stem}_{font.stem}_{rate}.wav")
     if not out.exists():
         if shutil.which("fluidsynth") is None:
             raise SystemExit("fluidsynth is missing: apt-get install fluidsynth fluid-soundfont-gm")
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(".tmp.wav")
         _run(["fluidsynth", "-ni", "-g", "0.25", "-r", str(rate), "-T", "wav", "-O", "s16",
-              "-F", str(tmp), str(fetch_soundfont()), str(midi)])
+              "-F", str(tmp), str(font or fetch_soundfont()), str(midi)])
         tmp.rename(out)
     audio, _ = sf.read(out, dtype="float32", always_2d=True)
     return audio

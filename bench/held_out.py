@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -45,7 +44,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH.parent / "daemon"))
 
-from bench.corpus import CACHE, OPENMSX, fetch_deb, fetch_soundfont  # noqa: E402
+from bench.corpus import CACHE, OPENMSX, fetch_deb, render_midi  # noqa: E402
 from nightowl.audio.decode import decode  # noqa: E402
 from nightowl.classify.analyse import analyse  # noqa: E402
 from nightowl.classify.concert import concert_features, concert_score  # noqa: E402
@@ -65,24 +64,19 @@ SOUNDFONTS = {"fluidr3": None, "timgm6mb": ("timgm6mb-soundfont", "usr/share/sou
 
 
 def renders() -> list[Path]:
-    """The held-out MIDI files rendered through both SoundFonts (cached)."""
+    """The held-out MIDI files rendered through both SoundFonts, as 16-bit FLAC (cached)."""
     midis = fetch_deb("openttd-openmsx") / "usr/share/games/openttd/baseset/openmsx"
     out = CACHE / "held_out"
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, where in SOUNDFONTS.items():
-        font = fetch_soundfont() if where is None else fetch_deb(where[0]) / where[1]
+        font = None if where is None else fetch_deb(where[0]) / where[1]
         for midi in sorted(midis.glob("*.mid")):
             if midi.stem in OPENMSX:
                 continue
             flac = out / f"{midi.stem}__{name}.flac"
             if not flac.exists():
-                wav = flac.with_suffix(".wav")
-                subprocess.run(["fluidsynth", "-ni", "-g", "0.25", "-r", "44100", "-T", "wav", "-O", "s16",
-                                "-F", str(wav), str(font), str(midi)], check=True, capture_output=True)
-                audio, rate = sf.read(wav, dtype="int16", always_2d=True)
-                sf.write(flac, audio, rate, subtype="PCM_16")
-                wav.unlink()
+                sf.write(flac, render_midi(midi, font=font), 44100, subtype="PCM_16")
             paths.append(flac)
     return paths
 
