@@ -102,17 +102,27 @@ def _decode_av_spans(path: Path, spans: list[tuple[float, float | None]]) -> tup
         return decoded, _rate(stream)
 
 
-def _decode_sndfile(path: Path, start: float, duration: float | None) -> tuple[np.ndarray, int]:
+def _read_sndfile(f: sf.SoundFile, start: float, duration: float | None) -> np.ndarray:
+    sr = f.samplerate
+    if start > 0:
+        f.seek(min(int(round(start * sr)), max(f.frames - 1, 0)))
+    n = -1 if duration is None else int(round(duration * sr))
+    return f.read(n, dtype="float32", always_2d=True)
+
+
+def _decode_sndfile_spans(path: Path, spans: list[tuple[float, float | None]]) -> tuple[list[np.ndarray], int]:
+    """The spans from one opening of the file (libsndfile decodes the same samples after a
+    seek as in a fresh opening)."""
     try:
         with sf.SoundFile(str(path)) as f:
-            sr = f.samplerate
-            if start > 0:
-                f.seek(min(int(round(start * sr)), max(f.frames - 1, 0)))
-            n = -1 if duration is None else int(round(duration * sr))
-            audio = f.read(n, dtype="float32", always_2d=True)
-            return audio, sr
+            return [_read_sndfile(f, start, length) for start, length in spans], f.samplerate
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise DecodeError(f"{path.name}: {exc}") from exc
+
+
+def _decode_sndfile(path: Path, start: float, duration: float | None) -> tuple[np.ndarray, int]:
+    [audio], sr = _decode_sndfile_spans(path, [(start, duration)])
+    return audio, sr
 
 
 # lossless formats libsndfile reads exactly and about twice as fast as FFmpeg through PyAV
@@ -147,16 +157,17 @@ def decode_spans(path: str | Path, spans: list[tuple[float, float | None]]) -> t
     FFmpeg seeks in a file without a seek table (MP3) by reading it from the start, and
     keeps what it read for the next seek only within one opening: for the decoders that
     allow it (see _FRESH_DECODERS) the spans come from one opening, which makes an MP3's
-    excerpts about half as costly. Otherwise each is decoded on its own.
+    excerpts about half as costly. libsndfile's formats come from one opening too (each
+    opening costs a little, a FLAC's header and first frame). Otherwise each is decoded on
+    its own.
     """
     path = Path(path)
-    if path.suffix.lower() not in _SNDFILE_FIRST:
-        try:
-            together = _decode_av_spans(path, spans)
-        except (av.error.FFmpegError, DecodeError, ValueError):
-            together = None  # decode() below falls back as it always does
-        if together is not None:
-            return together
+    try:
+        together = (_decode_sndfile_spans if path.suffix.lower() in _SNDFILE_FIRST else _decode_av_spans)(path, spans)
+    except (av.error.FFmpegError, DecodeError, ValueError):
+        together = None  # decode() below falls back as it always does
+    if together is not None:
+        return together
     parts = [decode(path, start=start, duration=length) for start, length in spans]
     return [audio for audio, _ in parts], (parts[0][1] if parts else 0)
 
