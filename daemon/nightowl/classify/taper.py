@@ -108,24 +108,26 @@ def _file_cues(fname: str, text: str) -> tuple[Cue, ...]:
             seen.add(cue.name)
             cues.append(cue)
 
-    for line in SOURCE_LINE.findall(text):
+    source_lines = SOURCE_LINE.findall(text)
+    lineage = LINEAGE.search(text) is not None
+    for line in source_lines:
         for kind in ("matrix", "sbd", "aud"):  # "matrix of SBD + AUD" is a matrix
             if TEXT_SOURCES[kind].search(line):
                 add(Cue(f"source_{kind}", kind, 2.0 if kind != "aud" else 2.5,
                         f"{fname} gives the source as {_KIND_WORDS[kind]}: \"{line.strip()[:80]}\""))
                 break
-    if LINEAGE.search(text):
+    if lineage:
         add(Cue("lineage", fname, 1.5,
                 f"{fname} has a lineage (the chain from recorder to file), as traded shows do"))
-    if TAPER.search(text) or (RECORDED_BY.search(text) and (LINEAGE.search(text) or SOURCE_LINE.search(text))):
+    if TAPER.search(text) or (RECORDED_BY.search(text) and (lineage or source_lines)):
         add(Cue("taper", fname, 1.0, f"{fname} names who taped the show"))
     m = MICS.search(text)
     if m:
         add(Cue("taper_mics", m.group(0), 1.0, f"{fname} lists recording microphones ({m.group(0)})"))
     m = RECORDERS.search(text)
-    if m and (m.group(0).lower() not in ("d8", "dat") or LINEAGE.search(text)):
+    if m and (m.group(0).lower() not in ("d8", "dat") or lineage):
         add(Cue("field_recorder", m.group(0), 0.8, f"{fname} lists a field recorder ({m.group(0)})"))
-    if not SOURCE_LINE.search(text):
+    if not source_lines:
         # a bare "SBD" or "AUD" tag in an info file (no Source: line)
         for kind in ("matrix", "sbd", "aud"):
             if NAME_SOURCES[kind].search(text):
