@@ -69,7 +69,8 @@ from nightowl.restore.engine import Cutoff, Estimator, find_cutoff, restore  # n
 from nightowl.restore.neural import NeuralEstimator  # noqa: E402
 from nightowl.restore.stft import SHIFT_STEP, bin_hz, istft, stft  # noqa: E402
 
-from bench.intake_cost import join, real_sources  # noqa: E402
+from bench.intake_cost import CROSSFADE, SR, real_sources  # noqa: E402
+from bench.simulate import loop_sources  # noqa: E402
 from bench.transcode import Setting, encode_bytes  # noqa: E402
 
 CORPUS = BENCH / "corpus"
@@ -181,7 +182,7 @@ def speed(seconds: float, model: NeuralEstimator | None) -> dict:
     """Real-time factors on one core: plain decode+encode vs decode+restore+encode."""
     _pinned_to_one_cpu()
     sources, origin = real_sources()
-    track = join(sources, seconds)
+    track = loop_sources(sources, seconds, SR, CROSSFADE)
     data, ext = encode_bytes(track, 44100, Setting("mp3", "128k"))
     with tempfile.TemporaryDirectory() as tmp:
         mp3 = Path(tmp) / f"track.{ext}"
