@@ -15,7 +15,8 @@ and its children's are sampled every second meanwhile.
 
 Once every file is in `files` with state classified/duplicate/unreadable and no job is
 running or queued to run now (jobs for the overnight window stay queued, as they do in
-a daytime idle daemon), the benchmark waits for the analysis child to be shut down (the
+a daytime idle daemon: the benchmark's config keeps the window closed whatever the
+time), the benchmark waits for the analysis child to be shut down (the
 daemon releases it after ~60 s idle) and then measures for `--window` seconds: the
 daemon's VmRSS (sampled every second, /proc/PID/status), its PSS and USS
 (/proc/PID/smaps_rollup), its CPU use from the utime + stime delta of /proc/PID/stat

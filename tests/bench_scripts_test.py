@@ -32,3 +32,22 @@ def test_every_benchmark_script_answers_help() -> None:
         if proc.returncode != 0 or "usage:" not in out:
             failed[name] = (proc.returncode, err.strip().splitlines()[-1:] or out[-200:])
     assert not failed, failed
+
+
+
+def test_benchmark_daemons_run_outside_the_overnight_window() -> None:
+    # the daemon benchmarks measure a daytime daemon; at night the shipped rules' window
+    # jobs (a restore of every MP3) would run in the middle of the measurement
+    from datetime import datetime, timedelta, timezone
+
+    from bench.harness import closed_window
+    from nightowl.config import Window
+    from nightowl.schedule import in_window
+
+    day = datetime(2026, 3, 29, tzinfo=timezone.utc)
+    for minutes in range(0, 24 * 60, 13):  # every start time of day, midnight crossings too
+        now = day + timedelta(minutes=minutes)
+        fields = dict(line.split(" = ") for line in closed_window(now).splitlines())
+        window = Window(**{k: v.strip('"') for k, v in fields.items()})
+        assert not any(in_window(window, now + timedelta(minutes=m)) for m in range(0, 12 * 60, 5))
+        assert in_window(window, now + timedelta(hours=12, seconds=30))
