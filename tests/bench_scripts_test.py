@@ -34,7 +34,6 @@ def test_every_benchmark_script_answers_help() -> None:
     assert not failed, failed
 
 
-
 def test_benchmark_daemons_run_outside_the_overnight_window() -> None:
     # the daemon benchmarks measure a daytime daemon; at night the shipped rules' window
     # jobs (a restore of every MP3) would run in the middle of the measurement

@@ -551,14 +551,13 @@ def audio_cues(f: dict[str, float]) -> list[Cue]:
                         f"some sounds stop quickly (~{rev:.1f} s of decay), but a crowd is close to the microphone"))
     else:
         cues.append(Cue("reverb", round(rev, 2), w, f"notes stop cleanly (~{rev:.1f} s of decay): a dry, close sound"))
-    w = round(float(np.clip((gap + 22.0) / 8.0, -1.0, 0.6)), 2)
-    if gap > CONTINUOUS_GAP_DB:
-        pass  # no pauses to fill (said with the reverb cue)
-    elif w > 0.2:
-        cues.append(Cue("filled_gaps", round(gap, 1), w,
-                        "the pauses between notes are filled with room sound or crowd"))
-    elif w < -0.2:
-        cues.append(Cue("filled_gaps", round(gap, 1), w, "the pauses between notes are quiet"))
+    if gap <= CONTINUOUS_GAP_DB:  # a continuous wall has no pauses to fill (said with the reverb cue)
+        w = round(float(np.clip((gap + 22.0) / 8.0, -1.0, 0.6)), 2)
+        if w > 0.2:
+            cues.append(Cue("filled_gaps", round(gap, 1), w,
+                            "the pauses between notes are filled with room sound or crowd"))
+        elif w < -0.2:
+            cues.append(Cue("filled_gaps", round(gap, 1), w, "the pauses between notes are quiet"))
     if music and g("bed_crowd") >= 0.5 and -35 < g("bed_db") <= BED_UNDER_DB:
         cues.append(Cue("crowd_bed", round(g("bed_crowd"), 2), 1.5, "a crowd-like noise runs under the music"))
     elif g("bed_flatness") < 0.05:
