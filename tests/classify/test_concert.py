@@ -177,6 +177,15 @@ def test_the_ends_are_measured_apart_from_the_middle(hall_show: np.ndarray) -> N
     assert end_features(head, tail, SR, middle)["applause_head"] > 0.25
 
 
+def test_more_than_two_channels_are_heard_as_the_front_pair(hall_show: np.ndarray) -> None:
+    """A file with more channels is heard through its first two, in the middle and at the
+    ends alike, whatever the others hold: the ends' applause is weighed against the
+    middle's loud level, so both must come from the same mix."""
+    for rear in (np.zeros_like(hall_show), -hall_show):  # silent; or cancelling an all-channel mix
+        quad = np.concatenate([hall_show, rear], axis=1)
+        assert features(quad) == features(hall_show)
+
+
 def test_applause_at_the_ends_bounds_what_they_can_add(music: np.ndarray, studio: np.ndarray,
                                                        hall_show: np.ndarray) -> None:
     for y in (music, studio, show(music, snr_db=25.0), hall_show):
