@@ -147,6 +147,7 @@ def test_daemon_end_to_end(tmp_path: Path) -> None:
         shutil.copy(staging / "song.mp3", inbox / "song.mp3.part")
         os.rename(inbox / "song.mp3.part", inbox / "song.mp3")
         shutil.copy(staging / "notes.flac", inbox / "notes.flac")
+        (inbox / "Band" / "Album" / "cover.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(256))
         copy_done: dict[str, float] = {}
         copier = threading.Thread(target=slow_copy,
                                   args=(staging / "slow.flac", inbox / "slow.flac", SLOW_COPY_SECONDS, copy_done))
@@ -183,6 +184,8 @@ def test_daemon_end_to_end(tmp_path: Path) -> None:
         assert fake_events.count("started") == 2 and fake_events.count("done") == 2
         assert by_file["01 genuine.flac"] == ["new", "classified", "routed"]
         assert by_file["notes.flac"] == ["new", "unreadable"]
+        assert by_file["cover.jpg"] == ["skipped"]  # the album's cover: noted, never opened as audio
+        assert files["cover.jpg"]["state"] == "not_audio"
         assert "song.mp3.part" not in by_file  # ignored pattern, then renamed
         # the slow copy was taken in exactly once, after the copy ended
         assert by_file["slow.flac"].count("classified") == 1

@@ -103,6 +103,43 @@ def test_a_text_file_named_flac_gets_a_clear_event_and_no_job(setup) -> None:  #
     assert last["kind"] == "unreadable" and last["level"] == "error" and "not" in last["message"]
 
 
+def test_files_that_travel_with_music_are_noted_once_and_left_alone(setup) -> None:  # type: ignore[no-untyped-def]
+    """A show's lineage text and checksums, an album's cover and cue sheet: one info event
+    each, no analysis, no error and no job; the same text in another show is no duplicate;
+    handled again (a rescan) or edited, they add no event."""
+    settings, store, intake, _ = setup
+    inbox = settings.inboxes[0]
+    show = inbox.path / "band1994-05-12.aud.flac16"
+    show.mkdir()
+    lineage = show / "band1994-05-12.txt"
+    lineage.write_text("Source: AUD > DAT\nLineage: DAT > FLAC\n")
+    (show / "band1994-05-12.md5").write_text("0123456789abcdef  d1t01.flac\n")
+    (inbox.path / "cover.JPG").write_bytes(b"\xff\xd8\xff\xe0" + bytes(64))
+    (inbox.path / "album.cue").write_text('FILE "album.flac" WAVE\n')
+    other = inbox.path / "band1994-05-13.aud.flac16"
+    other.mkdir()
+    shutil.copy(lineage, other / lineage.name)
+    paths = [lineage, show / "band1994-05-12.md5", inbox.path / "cover.JPG", inbox.path / "album.cue",
+             other / lineage.name]
+    intake.analyse = lambda p: pytest.fail(f"{p} was analysed")  # type: ignore[assignment]
+    for p in paths:
+        intake.handle(p, inbox)
+    events = list(store.events())
+    assert [(e["kind"], e["level"]) for e in events] == [("skipped", "info")] * len(paths)
+    assert [e["message"] for e in events[:4]] == [
+        "not audio (a text file): left alone", "not audio (a checksum file): left alone",
+        "not audio (an image): left alone", "not audio (a cue sheet): left alone"]
+    rows = [store.file_by_path(str(p)) for p in paths]
+    assert all(r is not None and r.state == "not_audio" and r.duplicate_of is None for r in rows)
+    assert all(store.jobs_for_file(r.id) == [] for r in rows if r is not None)
+    lineage.write_text("Source: AUD > DAT\nLineage: DAT > CDR > EAC > FLAC\n")
+    for p in paths:
+        intake.handle(p, inbox)
+    assert len(list(store.events())) == len(paths)
+    row = store.file_by_path(str(lineage))
+    assert row is not None and row.fingerprint == fingerprint(lineage) and row.size == lineage.stat().st_size
+
+
 def test_a_symlink_out_of_the_inbox_is_not_followed(setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     settings, store, intake, _ = setup
     outside = _fake(tmp_path / "outside.flac")

@@ -8,11 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .companions import companion_kind
 from .config import Inbox, Settings
 from .eventlog import record
 from .rules import NO_PIPELINE, Decision, FileFacts, Rule, decide
 from .pipelines import PIPELINES
-from .store import Store
+from .store import NOT_AUDIO, Store
 
 SAMPLE = 256 * 1024
 
@@ -113,6 +114,10 @@ class Intake:
             record(self.store, "unreadable", f"cannot read file: {exc}", level="error", path=spath)
             return
         rel_path = path.relative_to(inbox.path).as_posix()
+        kind = companion_kind(path)
+        if kind is not None:
+            self._note_companion(spath, inbox.name, rel_path, st, fp, kind)
+            return
 
         known = self.store.file_by_path(spath)
         if known is not None:
@@ -144,6 +149,18 @@ class Intake:
                                           mtime=st.st_mtime, fingerprint=fp)
             record(self.store, "new", "new file", path=spath, file_id=file_id)
         self._classify_and_route(file_id, spath, inbox.name, rel_path, fp)
+
+    def _note_companion(self, spath: str, inbox: str, rel_path: str, st: os.stat_result, fp: str, kind: str) -> None:
+        """A lineage text, checksum file, cover image...: one info event the first time it
+        is seen, no analysis, no dedupe (every show may carry an identical file); later
+        edits are taken in silently."""
+        known = self.store.file_by_path(spath)
+        if known is None:
+            file_id = self.store.add_file(path=spath, inbox=inbox, rel_path=rel_path, size=st.st_size,
+                                          mtime=st.st_mtime, fingerprint=fp, state=NOT_AUDIO)
+            record(self.store, "skipped", f"not audio ({kind}): left alone", path=spath, file_id=file_id)
+        elif (known.state, known.size, known.mtime, known.fingerprint) != (NOT_AUDIO, st.st_size, st.st_mtime, fp):
+            self.store.set_not_audio(known.id, size=st.st_size, mtime=st.st_mtime, fingerprint=fp)
 
     def _classify_and_route(self, file_id: int, spath: str, inbox: str, rel_path: str, fp: str) -> None:
         analysis = apply_label(self.analyse(spath), self.store.label_for(fp))

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from .analyzer import Analyzer
+from .companions import companion_kind
 from .config import Inbox, Settings
 from .devices import use_gpu
 from .eventlog import record
@@ -51,7 +52,8 @@ class Daemon:
         if ignored(rel, self.settings.ignore):
             return
         self.settler.touch(path, inbox)
-        self.analyzer.warm_up()
+        if companion_kind(path) is None:  # cover art and lineage texts are never analysed
+            self.analyzer.warm_up()
 
     # -- intake thread -------------------------------------------------------------
 

@@ -124,6 +124,7 @@ def m003_models(db: Database) -> None:
 
 
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
+NOT_AUDIO = "not_audio"  # a file's state where it is a companion of the music (companions.py)
 
 
 @dataclass(frozen=True)
@@ -249,15 +250,16 @@ class Store:
         mtime: float,
         fingerprint: str,
         duplicate_of: int | None = None,
+        state: str | None = None,
         now: float | None = None,
     ) -> int:
         now = time.time() if now is None else now
+        state = state or ("duplicate" if duplicate_of else "new")
         cur = self.db.execute(
             """INSERT INTO files (path, inbox, rel_path, size, mtime, fingerprint, duplicate_of,
                                   state, first_seen, last_seen)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            [path, inbox, rel_path, size, mtime, fingerprint, duplicate_of,
-             "duplicate" if duplicate_of else "new", now, now],
+            [path, inbox, rel_path, size, mtime, fingerprint, duplicate_of, state, now, now],
         )
         assert cur.lastrowid is not None
         return cur.lastrowid
@@ -298,6 +300,14 @@ class Store:
         self.db.execute(
             "UPDATE files SET state = 'unreadable', error = ?, probe = ?, class = 'unknown' WHERE id = ?",
             [error, None if probe is None else _dumps(probe), file_id],
+        )
+
+    def set_not_audio(self, file_id: int, *, size: int, mtime: float, fingerprint: str) -> None:
+        """A companion file (lineage text, cover art: companions.py), as it is now."""
+        self.db.execute(
+            "UPDATE files SET state = ?, size = ?, mtime = ?, fingerprint = ?, duplicate_of = NULL, probe = NULL,"
+            " class = NULL, confidence = NULL, evidence = NULL, error = NULL, last_seen = ? WHERE id = ?",
+            [NOT_AUDIO, size, mtime, fingerprint, time.time(), file_id],
         )
 
     def mark_gone(self, file_ids: list[int]) -> None:
