@@ -19,9 +19,9 @@ log = logging.getLogger(__name__)
 
 
 def _analyse(path: str, options: Any) -> dict[str, Any]:
-    from .classify.analyse import analyse
+    from .classify.analyse import analyse_safely
 
-    return analyse(path, options).to_dict()
+    return analyse_safely(path, options)
 
 
 def _exit_with_parent(parent: int) -> None:

@@ -86,12 +86,12 @@ def format_event(event: dict[str, Any]) -> str:
 
 def explain_file(settings: Settings, rules: list[tuple[Rule, str]], path: Path) -> dict[str, Any]:
     """Classify one file and decide its rule, without touching the database or the queue."""
-    from .classify.analyse import analyse
+    from .classify.analyse import analyse_safely
 
     path = path.absolute()
     inbox = settings.inbox_of(path)
     rel = path.relative_to(inbox.path).as_posix() if inbox else path.name
-    analysis = analyse(path, settings.class_options()).to_dict()
+    analysis = analyse_safely(path, settings.class_options())
     if settings.database.exists():
         from .intake import apply_label, fingerprint
 

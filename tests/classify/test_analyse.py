@@ -12,7 +12,7 @@ from mutagen.id3 import ID3, PCST, TCON, TDES, WFED
 
 from bench.transcode import Setting, encode_bytes, roundtrip
 from nightowl.classify import analyse as analyse_module
-from nightowl.classify.analyse import analyse
+from nightowl.classify.analyse import analyse, analyse_safely
 from nightowl.classify.concert import score_with_applause_at_ends
 from tests.classify.test_concert import DATA, SONGS, load, show, through
 
@@ -142,3 +142,37 @@ def test_an_empty_file_is_unreadable_and_a_silent_one_unknown(tmp_path: Path) ->
     assert not a.ok and "no audio" in (a.error or "")
     b = analyse(silent)
     assert b.ok and b.file_class == "unknown" and "silent" in b.reasons[0]
+
+
+def test_files_cut_short_get_a_clear_answer(tmp_path: Path) -> None:
+    """An interrupted copy or download: an empty file says so; a FLAC that breaks off
+    says where; an MP3 whose header promises more than it holds (some excerpts lie past
+    its real end) is analysed on what it holds."""
+    empty = tmp_path / "empty.flac"
+    empty.touch()
+    assert analyse(empty).error == "the file is empty (0 bytes)"
+    flac = (DATA / "loop_amen_full.flac").read_bytes()
+    cut_flac = tmp_path / "cut.flac"
+    cut_flac.write_bytes(flac[: len(flac) // 2])
+    a = analyse(cut_flac)
+    assert not a.ok and "breaks off after" in (a.error or "") and "cut short" in (a.error or ""), a.error
+    audio, sr = sf.read(DATA / "speech" / "voice_memo.mp3", dtype="float32", always_2d=True)
+    talk = np.concatenate([audio] * 4)[: 150 * sr]
+    data = encode_bytes(talk, sr, Setting("mp3", "96k"))[0]
+    cut_mp3 = tmp_path / "cut.mp3"
+    cut_mp3.write_bytes(data[: len(data) * 4 // 10])
+    b = analyse(cut_mp3)
+    assert b.ok and b.probe is not None and b.probe["duration"] == 150.0, b.error
+    assert b.evidence["speech"]["quick_listen_speech_share"] >= 0.5
+
+
+def test_a_failure_inside_the_analysis_is_an_error_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the daemon's analysis child and `nightowl explain` run: whatever goes wrong
+    inside, the file gets an error that says so, never an exception."""
+    def broken(*args: object, **kwargs: object) -> dict[str, float]:
+        raise ValueError("cannot reshape array of size 0")
+
+    monkeypatch.setattr(analyse_module, "concert_features", broken)
+    out = analyse_safely(DATA / "loop_tabla.flac")
+    assert out["ok"] is False and out["file_class"] == "unknown"
+    assert out["error"] == "the analysis failed on this file (ValueError: cannot reshape array of size 0)"

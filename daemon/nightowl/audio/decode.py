@@ -52,22 +52,29 @@ def _read_av(container: av.container.InputContainer, stream: av.audio.stream.Aud
     cutting = start > 0
     out: list[np.ndarray] = []
     have = 0
-    for packet in container.demux(stream):
-        for frame in decoder.decode(packet):
-            for res in resampler.resample(frame):
-                chunk = res.to_ndarray().T.astype(np.float32, copy=False)
-                if cutting and res.pts is not None and res.time_base is not None:
-                    frame_start = int(round(float(res.pts * res.time_base) * sr))
-                    skip = first_sample - frame_start
-                    if skip >= chunk.shape[0]:
-                        continue
-                    if skip > 0:
-                        chunk = chunk[skip:]
-                out.append(chunk)
-                have += chunk.shape[0]
-                cutting = False
-                if want is not None and have >= want:
-                    return _frames_to_array(out, channels)[:want]
+    try:
+        for packet in container.demux(stream):
+            for frame in decoder.decode(packet):
+                for res in resampler.resample(frame):
+                    chunk = res.to_ndarray().T.astype(np.float32, copy=False)
+                    if cutting and res.pts is not None and res.time_base is not None:
+                        frame_start = int(round(float(res.pts * res.time_base) * sr))
+                        skip = first_sample - frame_start
+                        if skip >= chunk.shape[0]:
+                            continue
+                        if skip > 0:
+                            chunk = chunk[skip:]
+                    out.append(chunk)
+                    have += chunk.shape[0]
+                    cutting = False
+                    if want is not None and have >= want:
+                        return _frames_to_array(out, channels)[:want]
+    except av.error.InvalidDataError as exc:
+        if not have:
+            raise
+        # FFmpeg's own words ("Invalid data found when processing input") say nothing to a user
+        raise DecodeError(f"the audio breaks off after {(first_sample + have) / sr:.1f} s; the file is damaged"
+                          " or cut short, perhaps by a copy or download that did not finish") from exc
     for res in resampler.resample(None):
         out.append(res.to_ndarray().T.astype(np.float32, copy=False))
     audio = _frames_to_array(out, channels)

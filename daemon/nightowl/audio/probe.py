@@ -114,6 +114,8 @@ def probe(path: str | Path) -> Probe:
     """Read a file's audio format and tags without decoding it. Raises ProbeError for non-audio."""
     path = Path(path)
     try:
+        if path.stat().st_size == 0:  # a failed or not yet started copy, a placeholder
+            raise ProbeError("the file is empty (0 bytes)")
         with av.open(str(path), metadata_errors="ignore") as container:
             streams = container.streams.audio
             if not streams:

@@ -6,6 +6,7 @@ of the daemon) and in-process for `nightowl explain`.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ SPEECH_EXCERPT_SECONDS = 20.0
 SCREEN_SPEECH_SHARE = 0.2
 SIDECAR_SUFFIXES = {".txt", ".md", ".nfo", ".info"}
 SIDECAR_BYTES = 64 * 1024
+
+log = logging.getLogger(__name__)
 
 NOT_APPLICABLE = {"verdict": "not_applicable", "source_codec": None, "cutoff_hz": None, "confidence": None}
 
@@ -176,3 +179,15 @@ def analyse(path: str | Path, options: ClassOptions | None = None) -> Analysis:
         reasons=decision.reasons + list(check.get("reasons", [])),
         evidence=evidence,
     )
+
+
+def analyse_safely(path: str | Path, options: ClassOptions | None = None) -> dict[str, Any]:
+    """`analyse` as a plain dict, where a failure inside the analysis itself (input that
+    nothing here foresaw, or a bug) is an error result too: the file gets a clear event
+    and no job, the traceback goes to the log, and intake goes on with the next file."""
+    try:
+        return analyse(path, options).to_dict()
+    except Exception as exc:  # noqa: BLE001 - the process boundary: nothing may escape
+        log.exception("the analysis failed on %s", path)
+        error = f"the analysis failed on this file ({type(exc).__name__}: {exc})"
+        return Analysis(path=str(path), ok=False, error=error, reasons=[error]).to_dict()

@@ -338,7 +338,8 @@ def speech_features(excerpts: Sequence[np.ndarray], sample_rate: int) -> dict[st
     `excerpts` are float32 arrays (frames, channels) at `sample_rate`. Every value is a
     plain float; see FEATURE_KEYS for what each means.
     """
-    excerpts = [np.asarray(a, dtype=np.float32).reshape(len(a), -1) for a in excerpts]
+    # an excerpt past the end of a cut-short file is empty: it holds nothing to hear
+    excerpts = [np.asarray(a, dtype=np.float32).reshape(len(a), -1) for a in excerpts if np.size(a)]
     signals = [mono16k(a, sample_rate) for a in excerpts]
     probs = [speech_probabilities(x) for x in signals]
     channels = float(max((a.shape[1] for a in excerpts), default=0))
