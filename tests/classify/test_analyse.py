@@ -156,6 +156,13 @@ def test_files_cut_short_get_a_clear_answer(tmp_path: Path) -> None:
     cut_flac.write_bytes(flac[: len(flac) // 2])
     a = analyse(cut_flac)
     assert not a.ok and "breaks off after" in (a.error or "") and "cut short" in (a.error or ""), a.error
+    loop, sr = sf.read(DATA / "loop_tabla.flac", dtype="float32", always_2d=True)
+    long_flac = tmp_path / "long.flac"
+    sf.write(long_flac, np.concatenate([loop] * int(np.ceil(120 * sr / len(loop))))[: 120 * sr], sr)
+    cut_long = tmp_path / "cut_long.flac"
+    cut_long.write_bytes(long_flac.read_bytes()[: long_flac.stat().st_size * 3 // 10])
+    c = analyse(cut_long)  # its middle excerpts lie past the cut
+    assert not c.ok and "no audio can be decoded at" in (c.error or "") and "cut short" in (c.error or ""), c.error
     audio, sr = sf.read(DATA / "speech" / "voice_memo.mp3", dtype="float32", always_2d=True)
     talk = np.concatenate([audio] * 4)[: 150 * sr]
     data = encode_bytes(talk, sr, Setting("mp3", "96k"))[0]

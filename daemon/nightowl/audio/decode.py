@@ -70,11 +70,15 @@ def _read_av(container: av.container.InputContainer, stream: av.audio.stream.Aud
                     if want is not None and have >= want:
                         return _frames_to_array(out, channels)[:want]
     except av.error.InvalidDataError as exc:
-        if not have:
-            raise
         # FFmpeg's own words ("Invalid data found when processing input") say nothing to a user
-        raise DecodeError(f"the audio breaks off after {(first_sample + have) / sr:.1f} s; the file is damaged"
-                          " or cut short, perhaps by a copy or download that did not finish") from exc
+        if have:
+            where = f"the audio breaks off after {(first_sample + have) / sr:.1f} s"
+        elif start > 0:
+            where = f"no audio can be decoded at {start:.1f} s"
+        else:
+            raise
+        raise DecodeError(f"{where}; the file is damaged or cut short, perhaps by a copy or download"
+                          " that did not finish") from exc
     for res in resampler.resample(None):
         out.append(res.to_ndarray().T.astype(np.float32, copy=False))
     audio = _frames_to_array(out, channels)
