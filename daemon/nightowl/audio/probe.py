@@ -60,15 +60,25 @@ def _bit_depth(stream: av.audio.stream.AudioStream) -> int | None:
     return None
 
 
-def _tags(path: Path) -> tuple[dict[str, str], bool]:
-    """Tag values as text (first value of each key) and whether a cover picture is embedded."""
+def _stored_bits(handle: Any) -> int | None:
+    """The bits per sample the file stores (FLAC, WAV, AIFF, ALAC, WavPack...), as mutagen
+    reads them from its header: FFmpeg decodes 24-bit audio into 32-bit samples and no
+    longer says how many of those bits are the file's."""
+    bits = getattr(getattr(handle, "info", None), "bits_per_sample", None)
+    return int(bits) if isinstance(bits, int) and 0 < bits <= 32 else None
+
+
+def _tags(path: Path) -> tuple[dict[str, str], bool, int | None]:
+    """Tag values as text (first value of each key), whether a cover picture is embedded,
+    and the bits per sample the file stores (see _stored_bits)."""
     try:
         handle = mutagen.File(str(path), easy=False)
     except Exception:  # mutagen raises many types for odd files; tags are optional
-        return {}, False
+        return {}, False, None
+    bits = _stored_bits(handle)
     if handle is None or handle.tags is None:
         pictures = getattr(handle, "pictures", None) if handle is not None else None
-        return {}, bool(pictures)
+        return {}, bool(pictures), bits
     tags: dict[str, str] = {}
     has_cover = bool(getattr(handle, "pictures", None))
     for key, value in handle.tags.items():
@@ -89,7 +99,7 @@ def _tags(path: Path) -> tuple[dict[str, str], bool]:
             continue
         # long descriptions matter for being there, not for their full text
         tags[name.lower()] = str(text)[:500]
-    return tags, has_cover
+    return tags, has_cover, bits
 
 
 def _probe_sndfile(path: Path, av_error: Exception) -> Probe:
@@ -102,7 +112,7 @@ def _probe_sndfile(path: Path, av_error: Exception) -> Probe:
         info.subtype, "pcm_" + info.subtype.lower()
     )
     bits = {"PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "PCM_U8": 8, "PCM_S8": 8}.get(info.subtype)
-    tags, has_cover = _tags(path)
+    tags, has_cover, _ = _tags(path)
     return Probe(
         container=info.format.lower(), codec=codec, sample_rate=info.samplerate, channels=info.channels,
         bit_depth=bits, bitrate=None, duration=float(info.duration),
@@ -153,5 +163,7 @@ def probe(path: str | Path) -> Probe:
 
         audio, sr = decode(path)
         result["duration"] = round(audio.shape[0] / sr, 3)
-    tags, has_cover = _tags(path)
+    tags, has_cover, stored_bits = _tags(path)
+    if result["bit_depth"] and stored_bits:  # integer samples: the file's own depth (float stays None)
+        result["bit_depth"] = min(stored_bits, result["bit_depth"])
     return Probe(tags=tags, has_cover=has_cover, **result)
