@@ -121,4 +121,5 @@ def _decoders() -> Check:
     missing = [d for d in DECODERS if d not in have]
     if missing:
         return Check("decoders", "warn", f"missing: {', '.join(missing)}")
-    return Check("decoders", "ok", f"FFmpeg {av.library_versions['libavcodec']} decodes {', '.join(DECODERS)}")
+    version = getattr(av, "ffmpeg_version_info", None) or ".".join(map(str, av.library_versions["libavcodec"]))
+    return Check("decoders", "ok", f"FFmpeg {version} (PyAV {av.__version__}) decodes {', '.join(DECODERS)}")
