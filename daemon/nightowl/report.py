@@ -77,11 +77,15 @@ def status_text(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# control characters (a newline in a file name) shown escaped: one event is one line
+_ESCAPES = {c: f"\\x{c:02x}" for c in range(32)} | {ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r", 127: "\\x7f"}
+
+
 def format_event(event: dict[str, Any]) -> str:
     ts = datetime.fromtimestamp(event["ts"]).strftime("%Y-%m-%d %H:%M:%S")
     where = f"  {event['path']}" if event.get("path") and event["path"] not in event["message"] else ""
     level = "" if event["level"] == "info" else f"{event['level'].upper()} "
-    return f"{ts} {level}{event['kind']}: {event['message']}{where}"
+    return f"{ts} {level}{event['kind']}: {event['message']}{where}".translate(_ESCAPES)
 
 
 def explain_file(settings: Settings, rules: list[tuple[Rule, str]], path: Path) -> dict[str, Any]:
