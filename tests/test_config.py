@@ -56,3 +56,11 @@ def test_invalid_toml_is_reported(tmp_path: Path) -> None:
     bad.write_text("output = \n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(bad)
+
+
+def test_a_bad_environment_override_is_named(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file may be fine: the message says which variable holds the bad value."""
+    monkeypatch.setenv("NIGHTOWL_WINDOW__START", "25:00")
+    with pytest.raises(ConfigError) as err:
+        load_settings(config_file)
+    assert "window.start (from NIGHTOWL_WINDOW__START='25:00')" in str(err.value)

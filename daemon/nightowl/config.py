@@ -167,6 +167,9 @@ def _format_error(exc: ValidationError, source: Path) -> str:
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
+        var = "NIGHTOWL_" + "__".join(str(p) for p in err["loc"]).upper()
+        if err["loc"] and var in os.environ:  # the environment overrides the file: say which one was wrong
+            key += f" (from {var}={os.environ[var]!r})"
         lines.append(f"  {key}: {msg}")
     return "\n".join(lines)
 
