@@ -48,6 +48,27 @@ def test_long_speech_is_cut_into_readable_cues() -> None:
     assert sum(c.text.endswith(".") for c in out[:-1]) >= len(out) - 2
 
 
+def test_a_segment_just_over_one_cue_is_cut_in_two_halves_not_a_stub() -> None:
+    """91 characters: filled greedily, the second cue was "and the", 0.3 s on screen."""
+    text = "the purpose of this test is to give you an audible sense of the latency between you and the"
+    out = cues([seg(4.0, text, None, step=0.25)])
+    assert len(out) == 2 and " ".join(c.text for c in out) == text
+    assert min(len(c.text) for c in out) >= 35 and min(c.end - c.start for c in out) >= 2.0
+
+
+def test_a_cut_moves_to_a_sentence_end_or_a_pause() -> None:
+    text = "So that was the news for today. Now let us turn to the weather, which has been strange all week long"
+    out = cues([seg(0.0, text, "A", step=0.3)])
+    assert [c.text for c in out] == ["So that was the news for today.",
+                                     "Now let us turn to the weather, which has been strange all week long"]
+    words = list(seg(0.0, "one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+                          "fifteen sixteen seventeen eighteen nineteen twenty twentyone", "A", step=0.3).words)
+    paused = [w if i < 6 else Word(w.start + 1.5, w.end + 1.5, w.text, w.probability, w.speaker)
+              for i, w in enumerate(words)]
+    out = cues([Segment(paused[0].start, paused[-1].end, "", tuple(paused), "A")])
+    assert out[0].text == "one two three four five six"  # where the speaker paused
+
+
 def test_wrap_breaks_near_the_middle() -> None:
     line = "the quick brown fox jumps over the lazy dog and runs far away"
     a, b = wrap(line).split("\n")

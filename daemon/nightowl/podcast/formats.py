@@ -2,7 +2,8 @@
 
 Pure functions from segments to text. Subtitle cues are cut from the words so that a
 cue never spans two speakers, stays readable (two lines of about 42 characters, at
-most 7 seconds) and breaks at sentence ends where it can.
+most 7 seconds), of about equal length, and breaks at sentence ends, clause ends
+and pauses where it can.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ MAX_CUE_CHARS = 84  # two lines of 42, the usual broadcast limit
 MAX_CUE_SECONDS = 7.0
 LINE_CHARS = 42
 SENTENCE_END = re.compile(r"[.!?…]['\"”’)]*$")
+CLAUSE_END = re.compile(r"[,;:–—]['\"”’)]*$")
 PARAGRAPH_GAP = 2.0  # seconds of silence that start a new paragraph in the text file
 
 
@@ -27,23 +29,32 @@ class Cue:
     speaker: str | None
 
 
+def _fits(run: list[Word]) -> bool:
+    return len(text_of(run)) <= MAX_CUE_CHARS and run[-1].end - run[0].start <= MAX_CUE_SECONDS
+
+
 def _split_words(words: list[Word]) -> list[list[Word]]:
-    """Cut a run of one speaker's words into cues within the character and time limits."""
-    cues: list[list[Word]] = []
-    run: list[Word] = []
-    for w in words:
-        if run:
-            chars = len(text_of(run + [w]))
-            if chars > MAX_CUE_CHARS or w.end - run[0].start > MAX_CUE_SECONDS:
-                # go back to the last sentence end in the second half of the cue, if there is one
-                cut = next((i + 1 for i in range(len(run) - 1, len(run) // 2 - 1, -1)
-                            if SENTENCE_END.search(run[i].text.strip())), len(run))
-                cues.append(run[:cut])
-                run = run[cut:]
-        run.append(w)
-    if run:
-        cues.append(run)
-    return cues
+    """Cut a run of one speaker's words into cues within the character and time limits.
+
+    A run too long for one cue is cut into as few as will do, of about equal length, each
+    cut moved to a sentence end, a clause end or a pause near where it would fall: filling
+    cues greedily leaves a stub ("and the", 0.3 s) that flashes by before the next."""
+    if len(words) <= 1 or _fits(words):
+        return [words]
+    chars = len(text_of(words))
+    parts = max(-(-chars // MAX_CUE_CHARS), int(-(-(words[-1].end - words[0].start) // MAX_CUE_SECONDS)), 2)
+    aim = (parts // 2) / parts  # the first cut: after half of the cues (a third of three)
+    sizes = [len(w.text) for w in words]
+    done, best, best_cost = 0, 1, float("inf")
+    for i in range(1, len(words)):
+        done += sizes[i - 1]
+        before = words[i - 1].text.strip()
+        gap = max(0.0, words[i].start - words[i - 1].end)
+        cost = (abs(done / (chars + 1) - aim) - 0.25 * bool(SENTENCE_END.search(before))
+                - 0.1 * bool(CLAUSE_END.search(before)) - 0.4 * min(gap, 1.0))
+        if cost < best_cost:
+            best, best_cost = i, cost
+    return _split_words(words[:best]) + _split_words(words[best:])
 
 
 def cues(segments: list[Segment]) -> list[Cue]:
