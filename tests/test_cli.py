@@ -50,6 +50,16 @@ def test_explain_text_says_why(config_file: Path) -> None:
     assert "class: fake_lossless" in out and "rule 'fake-lossless report' matches" in out and "kHz" in out
 
 
+def test_explain_says_a_lineage_file_is_not_audio(config_file: Path) -> None:
+    lineage = config_file.parent / "inbox" / "band1994-05-12.txt"
+    lineage.write_text("Source: AUD > DAT\n")
+    code, out = run(config_file, "explain", str(lineage))
+    assert code == 0 and "skipped: not audio (a text file): intake leaves it alone" in out
+    code, out = run(config_file, "explain", "--json", str(lineage))
+    row = json.loads(out)
+    assert row["not_audio"] == "a text file" and row["class"] == "unknown" and row["pipeline"] is None
+
+
 def test_explain_marks_a_cue_that_weighs_nothing(config_file: Path) -> None:
     # a wall of distorted guitars: no pause to hear a room in, said with "=" (neither way)
     code, out = run(config_file, "explain", str(DATA / "rock" / "chaos_god_guitar.ogg"))

@@ -6,6 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .companions import companion_kind
 from .config import Settings
 from .intake import facts_from
 from .models.registry import KINDS, active
@@ -90,12 +91,16 @@ def format_event(event: dict[str, Any]) -> str:
 
 def explain_file(settings: Settings, rules: list[tuple[Rule, str]], path: Path) -> dict[str, Any]:
     """Classify one file and decide its rule, without touching the database or the queue."""
-    from .classify.analyse import analyse_safely
+    from .classify.analyse import Analysis, analyse_safely
 
     path = path.absolute()
     inbox = settings.inbox_of(path)
     rel = path.relative_to(inbox.path).as_posix() if inbox else path.name
-    analysis = analyse_safely(path, settings.class_options())
+    kind = companion_kind(path)
+    if kind is not None:  # as intake takes it: not opened as audio
+        analysis = Analysis(path=str(path), ok=False, error=f"not audio ({kind}): intake leaves it alone").to_dict()
+    else:
+        analysis = analyse_safely(path, settings.class_options())
     if settings.database.exists():
         from .intake import apply_label, fingerprint
 
@@ -115,6 +120,7 @@ def explain_file(settings: Settings, rules: list[tuple[Rule, str]], path: Path) 
         "pipeline": decision.pipeline,
         "also": [{"rule": r.name, "pipeline": r.action.pipeline} for r in decision.also],
         "error": analysis["error"],
+        "not_audio": kind,
         "reasons": analysis["reasons"],
         "rule_reasons": decision.reasons,
         "features": check.get("features", {}),
@@ -125,7 +131,9 @@ def explain_file(settings: Settings, rules: list[tuple[Rule, str]], path: Path) 
 
 def explain_text(data: dict[str, Any]) -> str:
     lines = [data["path"]]
-    if data["error"]:
+    if data.get("not_audio"):
+        lines.append(f"  skipped: {data['error']}")
+    elif data["error"]:
         lines.append(f"  unreadable: {data['error']}")
     lines.append(f"  class: {data['class']} (confidence {data['confidence']:.2f})")
     p = data.get("probe") or {}
