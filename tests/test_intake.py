@@ -69,6 +69,29 @@ def test_a_renamed_file_is_recognised_and_not_processed_again(setup) -> None:  #
     assert store.count_files() == 1
 
 
+def test_a_file_replaced_at_the_same_path_is_processed_again(setup) -> None:  # type: ignore[no-untyped-def]
+    """A re-rip or a copy that had stalled: the new content is classified and routed afresh;
+    its report is made again, and the restoration still waiting is queued for it."""
+    settings, store, intake, _ = setup
+    inbox = settings.inboxes[0]
+    path = _fake(inbox.path / "a.flac")
+    intake.handle(path, inbox)
+    claimed = store.claim(devices=["cpu"], window_open=False, lease_seconds=60, pid=1)
+    assert claimed is not None and claimed.pipeline == "lossless_check"
+    store.finish_job(claimed.id, claimed.fingerprint)
+    audio, sr = sf.read(DATA / "loop_amen_full.flac", dtype="float32", always_2d=True)
+    sf.write(path, roundtrip(audio, sr, Setting("mp3", "96k")), sr, subtype="PCM_16")
+    intake.handle(path, inbox)
+    row = store.file_by_path(str(path))
+    assert row is not None and row.fingerprint == fingerprint(path)
+    jobs = store.jobs_for_file(row.id)
+    assert [(j.pipeline, j.state, j.fingerprint) for j in jobs] == [
+        ("lossless_check", "queued", row.fingerprint), ("restore", "queued", row.fingerprint)]
+    kinds = _kinds(store)
+    assert kinds[-4:] == ["changed", "classified", "queued", "queued"], kinds
+    assert "1 queued job(s) cancelled" in list(store.events())[-4]["message"]
+
+
 def test_a_copy_is_a_duplicate_and_gets_no_job(setup) -> None:  # type: ignore[no-untyped-def]
     settings, store, intake, _ = setup
     inbox = settings.inboxes[0]

@@ -24,7 +24,8 @@ def test_database_is_wal_and_migrated(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
     assert store.db.journal_mode == "wal"
     assert {"files", "jobs", "events"} <= set(store.db.table_names())
-    assert [m.name for m in MIGRATIONS.applied(store.db)] == ["m001_initial", "m002_labels", "m003_models"]
+    assert [m.name for m in MIGRATIONS.applied(store.db)] == ["m001_initial", "m002_labels", "m003_models",
+                                                            "m004_job_content"]
 
 
 def test_an_older_database_is_upgraded_on_open(tmp_path: Path) -> None:
@@ -42,6 +43,56 @@ def test_same_file_pipeline_and_params_is_never_queued_twice(tmp_path: Path) -> 
     assert _job(store, f) is not None
     assert _job(store, f) is None
     assert _job(store, f, params={"a": 2}) is not None
+
+
+def test_a_file_replaced_by_other_content_is_processed_again(tmp_path: Path) -> None:
+    """Jobs are per content: the same path with new content (a re-rip, the rest of a copy
+    that had stalled) gets its jobs again, whatever became of the old ones."""
+    store = Store(tmp_path / "s.db")
+    f = _file(store, fp="old")
+    job_id = _job(store, f)
+    assert job_id is not None and store.job(job_id).fingerprint == "old"  # type: ignore[union-attr]
+    claimed = store.claim(devices=["cpu"], window_open=True, lease_seconds=60, pid=1)
+    assert claimed is not None and claimed.fingerprint == "old"
+    assert store.finish_job(job_id, claimed.fingerprint) == "done"
+    assert _job(store, f) is None  # done for this content
+    store.replace_file_content(f, size=11, mtime=2.0, fingerprint="new")
+    assert _job(store, f) == job_id  # the same row, queued for the new content
+    job = store.job(job_id)
+    assert job is not None and (job.state, job.fingerprint, job.attempts, job.outputs) == ("queued", "new", 0, [])
+    # replaced again while it runs: marked for the newest content, queued again when it ends
+    claimed = store.claim(devices=["cpu"], window_open=True, lease_seconds=60, pid=1)
+    assert claimed is not None
+    store.replace_file_content(f, size=12, mtime=3.0, fingerprint="newest")
+    assert _job(store, f) is None and store.job(job_id).state == "running"  # type: ignore[union-attr]
+    assert store.finish_job(job_id, claimed.fingerprint) == "replaced"
+    job = store.job(job_id)
+    assert job is not None and (job.state, job.fingerprint) == ("queued", "newest")
+    claimed = store.claim(devices=["cpu"], window_open=True, lease_seconds=60, pid=1)
+    assert claimed is not None and store.finish_job(job_id, claimed.fingerprint) == "done"
+
+
+def test_a_cancelled_job_can_be_queued_again(tmp_path: Path) -> None:
+    """A label sends a file elsewhere (its queued jobs cancelled); labelled back, they return."""
+    store = Store(tmp_path / "s.db")
+    f = _file(store)
+    job_id = _job(store, f)
+    assert store.cancel_queued(f, keep_pipelines=[]) == [job_id]
+    assert _job(store, f) == job_id and store.job(job_id).state == "queued"  # type: ignore[union-attr]
+
+
+def test_jobs_of_an_older_database_keep_their_files_content(tmp_path: Path) -> None:
+    db = Database(sqlite3.connect(str(tmp_path / "s.db")))
+    MIGRATIONS.apply(db, stop_before="m004_job_content")  # the database as the previous version left it
+    db.execute("INSERT INTO files (path, inbox, rel_path, size, mtime, fingerprint, first_seen, last_seen)"
+               " VALUES ('/in/a.flac', 'music', 'a.flac', 1, 1, 'fp-a', 0, 0)")
+    db.execute("INSERT INTO jobs (file_id, pipeline, rule, state, created) VALUES (1, 'restore', 'r', 'done', 0)")
+    db.conn.commit()
+    db.close()
+    store = Store(tmp_path / "s.db")
+    assert [j.fingerprint for j in store.jobs_for_file(1)] == ["fp-a"]
+    assert store.queue_job(file_id=1, pipeline="restore", rule="r", params={}, output_folder="", run_when="now",
+                           device="cpu") is None  # done for that content
 
 
 def test_claim_is_atomic_across_threads(tmp_path: Path) -> None:

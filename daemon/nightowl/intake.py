@@ -129,7 +129,11 @@ class Intake:
                 file_id = known.id
             else:
                 self.store.replace_file_content(known.id, size=st.st_size, mtime=st.st_mtime, fingerprint=fp)
-                record(self.store, "changed", "file content changed: classifying again", path=spath, file_id=known.id)
+                # the rules decide afresh what the new content needs (queue_job takes its rows up again)
+                cancelled = self.store.cancel_queued(known.id, keep_pipelines=[])
+                note = f" ({len(cancelled)} queued job(s) cancelled)" if cancelled else ""
+                record(self.store, "changed", f"file content changed: classifying again{note}", path=spath,
+                       file_id=known.id)
                 file_id = known.id
         else:
             twins = [f for f in self.store.files_by_fingerprint(fp) if f.duplicate_of is None]

@@ -123,6 +123,14 @@ def m003_models(db: Database) -> None:
     db.execute("CREATE UNIQUE INDEX models_one_active ON models(kind) WHERE active = 1")
 
 
+@MIGRATIONS()
+def m004_job_content(db: Database) -> None:
+    # the content a job is for: when the file at a path is replaced, its new content is
+    # processed again (a job row per file, pipeline and parameters, taken up afresh)
+    db.execute("ALTER TABLE jobs ADD COLUMN fingerprint TEXT")
+    db.execute("UPDATE jobs SET fingerprint = (SELECT fingerprint FROM files WHERE files.id = jobs.file_id)")
+
+
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 NOT_AUDIO = "not_audio"  # a file's state where it is a companion of the music (companions.py)
 
@@ -180,6 +188,7 @@ class Job:
     progress: float | None
     error: str | None
     outputs: list[str]
+    fingerprint: str | None = None  # the content of the file it is for
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Job:
@@ -198,6 +207,7 @@ class Job:
             progress=row["progress"],
             error=row["error"],
             outputs=json.loads(row["outputs"] or "[]"),
+            fingerprint=row.get("fingerprint"),
         )
 
 
@@ -362,14 +372,51 @@ class Store:
         device: str,
         priority: int = 0,
     ) -> int | None:
-        """Queue a job; None if the same (file, pipeline, parameters) was queued before."""
+        """Queue a job for the file's current content; None if the same (file, pipeline,
+        parameters) is already queued, running, done or failed for that content.
+
+        A cancelled job is taken up afresh. So is a file replaced by other content at the
+        same path: its job row, whatever it came to, is queued for the new content; a
+        running one is marked for it, and `finish_job` queues it again when it ends."""
+        now = time.time()
+        fresh = dict(rule=rule, output_folder=output_folder, run_when=run_when, device=device, priority=priority)
+        content = "(SELECT fingerprint FROM files WHERE id = ?)"
         cur = self.db.execute(
-            """INSERT OR IGNORE INTO jobs (file_id, pipeline, rule, params, output_folder, run_when,
-                                          device, priority, created)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            [file_id, pipeline, rule, _dumps(params), output_folder, run_when, device, priority, time.time()],
+            f"""INSERT OR IGNORE INTO jobs (file_id, pipeline, rule, params, output_folder, run_when,
+                                          device, priority, created, fingerprint)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, {content})""",
+            [file_id, pipeline, rule, _dumps(params), output_folder, run_when, device, priority, now, file_id],
         )
-        return cur.lastrowid if cur.rowcount else None
+        if cur.rowcount:
+            return cur.lastrowid
+        key = "file_id = ? AND pipeline = ? AND params = ?"
+        where = [file_id, pipeline, _dumps(params)]
+        sets = ", ".join(f"{k} = ?" for k in fresh)
+        revived = list(self.db.query(
+            f"""UPDATE jobs SET state = 'queued', fingerprint = {content}, {sets}, created = ?, attempts = 0,
+                    not_before = 0, lease_until = NULL, worker_pid = NULL, stage = NULL, progress = NULL,
+                    error = NULL, outputs = NULL, timings = NULL, started = NULL, finished = NULL
+                WHERE {key} AND (state = 'cancelled' OR (state != 'running' AND fingerprint IS NOT {content}))
+                RETURNING id""",
+            [file_id, *fresh.values(), now, *where, file_id],
+        ))
+        if revived:
+            return revived[0]["id"]
+        self.db.execute(f"UPDATE jobs SET fingerprint = {content} WHERE {key} AND state = 'running'",
+                        [file_id, *where])
+        return None
+
+    def _queued_again(self, job_id: int, ran_for: str | None) -> bool:
+        """A job that ran for content its file no longer holds, and that the new content
+        wants too (queue_job marked it): queue it again, attempts afresh."""
+        if ran_for is None:  # not known what it ran for (a database from before jobs kept it)
+            return False
+        cur = self.db.execute(
+            "UPDATE jobs SET state = 'queued', attempts = 0, not_before = 0, lease_until = NULL, worker_pid = NULL,"
+            " stage = NULL, progress = NULL, error = NULL, finished = ? WHERE id = ? AND fingerprint IS NOT ?",
+            [time.time(), job_id, ran_for],
+        )
+        return bool(cur.rowcount)
 
     def cancel_queued(self, file_id: int, keep_pipelines: list[str]) -> list[int]:
         """Cancel a file's queued jobs of other pipelines (after its class was corrected)."""
@@ -422,17 +469,28 @@ class Store:
     def record_error(self, job_id: int, error: str) -> None:
         self.db.execute("UPDATE jobs SET error = ? WHERE id = ?", [error, job_id])
 
-    def finish_job(self, job_id: int) -> None:
+    def finish_job(self, job_id: int, ran_for: str | None = None) -> str:
+        """Mark a job done; or, where its file was replaced while it ran (`ran_for`: the
+        content it was claimed for), queue it again for the new content. Returns "done",
+        or "replaced" where it was queued again."""
+        if self._queued_again(job_id, ran_for):
+            return "replaced"
         self.db.execute(
             "UPDATE jobs SET state = 'done', stage = 'done', progress = 1, finished = ?, lease_until = NULL,"
             " worker_pid = NULL, error = NULL WHERE id = ?",
             [time.time(), job_id],
         )
+        return "done"
 
-    def fail_job(self, job_id: int, error: str, *, max_attempts: int, backoff_seconds: float) -> str:
-        """Record a failed attempt: requeue with backoff, or mark failed after max_attempts. Returns the new state."""
+    def fail_job(self, job_id: int, error: str, *, max_attempts: int, backoff_seconds: float,
+                 ran_for: str | None = None) -> str:
+        """Record a failed attempt: requeue with backoff, or mark failed after max_attempts
+        (queued afresh where the file was replaced while it ran, as in `finish_job`).
+        Returns the new state, or "replaced"."""
         job = self.job(job_id)
         assert job is not None
+        if self._queued_again(job_id, ran_for):
+            return "replaced"
         if job.attempts >= max_attempts:
             state, not_before = "failed", 0.0
         else:

@@ -157,9 +157,13 @@ class Worker:
                 continue
             del self.running[job_id]
             if code == 0:
-                self.store.finish_job(job_id)
                 job = self.store.job(job_id)
                 outputs = ", ".join(Path(p).name for p in (job.outputs if job else []))
+                if self.store.finish_job(job_id, run.job.fingerprint) == "replaced":
+                    record(self.store, "queued", f"job {job_id}: {run.job.pipeline} done ({outputs}), but the file"
+                           " was replaced while it ran: queued again for its new content",
+                           path=run.path, file_id=run.job.file_id, job_id=job_id)
+                    continue
                 record(self.store, "done", f"job {job_id}: {run.job.pipeline} done ({outputs})",
                        path=run.path, file_id=run.job.file_id, job_id=job_id)
             else:
@@ -172,8 +176,10 @@ class Worker:
         self.running.pop(run.job.id, None)
         w = self.settings.workers
         state = self.store.fail_job(run.job.id, error, max_attempts=w.max_attempts,
-                                    backoff_seconds=w.retry_backoff_seconds)
+                                    backoff_seconds=w.retry_backoff_seconds, ran_for=run.job.fingerprint)
         then = "gave up: marked failed" if state == "failed" else "will retry"
+        if state == "replaced":
+            then = "the file was replaced while it ran: queued again for its new content"
         record(self.store, "failed" if state == "failed" else "retry", f"job {run.job.id}: {error} ({then})",
                level="error", path=run.path, file_id=run.job.file_id, job_id=run.job.id)
 

@@ -115,7 +115,7 @@ def test_a_database_from_before_models_is_upgraded(tmp_path: Path) -> None:
 
     store = Store(db_path)
     assert "models" in store.db.table_names()
-    assert [m.name for m in MIGRATIONS.applied(store.db)][-1] == "m003_models"
+    assert "m003_models" in [m.name for m in MIGRATIONS.applied(store.db)] and not MIGRATIONS.pending(store.db)
     assert store.label_for("fp") == "concert"
     assert register(store, checkpoint(tmp_path / "models", "v1"), activate=True).active
 
