@@ -23,6 +23,8 @@ _KINDS = {
     "lyrics or subtitles": ("lrc", "srt", "vtt"),
     "an archive": ("zip", "rar", "7z", "tar", "gz", "tgz", "bz2", "xz"),
     "a torrent file": ("torrent",),
+    "a waveform cache": ("sfk", "pkf", "asd", "reapeaks"),  # editors' peak files beside the audio
+    "a link": ("url", "lnk", "webloc", "desktop"),
     "a settings file": ("ini", "db", "xml", "json", "nzb"),
 }
 _BY_SUFFIX = {f".{ext}": kind for kind, exts in _KINDS.items() for ext in exts}
