@@ -64,3 +64,23 @@ def test_a_bad_environment_override_is_named(config_file: Path, monkeypatch: pyt
     with pytest.raises(ConfigError) as err:
         load_settings(config_file)
     assert "window.start (from NIGHTOWL_WINDOW__START='25:00')" in str(err.value)
+
+
+def test_folders_that_would_feed_back_are_refused(tmp_path: Path) -> None:
+    """Results or the database inside an inbox would come back in as new files; an inbox
+    inside another would give its files two inboxes."""
+    bad = tmp_path / "c.toml"
+    bad.write_text('output = "music/results"\nstate_dir = "music/.state"\n'
+                   '[[inboxes]]\npath = "music"\n[[inboxes]]\npath = "music/live"\nname = "live"\n')
+    with pytest.raises(ConfigError) as err:
+        load_settings(bad)
+    text = str(err.value)
+    assert "inboxes: music" in text and "live" in text and "would belong to both" in text
+    assert "output:" in text and "own results" in text
+    assert "state_dir:" in text and "database" in text
+    bad.write_text('output = "out"\n[[inboxes]]\npath = "out/incoming"\n')
+    with pytest.raises(ConfigError, match="lies inside the output"):
+        load_settings(bad)
+    ok = tmp_path / "ok.toml"
+    ok.write_text('output = "out"\nstate_dir = "state"\n[[inboxes]]\npath = "music"\n[[inboxes]]\npath = "musicals"\n')
+    assert [i.name for i in load_settings(ok).inboxes] == ["music", "musicals"]  # a shared prefix is no overlap

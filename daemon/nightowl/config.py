@@ -214,4 +214,34 @@ def load_settings(explicit: str | Path | None = None) -> Settings:
     names = [i.name for i in settings.inboxes]
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: inboxes: two inboxes share a name ({', '.join(names)})")
-    return settings.resolved(path.parent)
+    resolved = settings.resolved(path.parent)
+    problems = overlaps(resolved)
+    if problems:
+        raise ConfigError("\n".join([f"{path}: folders that must not overlap do", *(f"  {p}" for p in problems)]))
+    return resolved
+
+
+def _within(inner: Path, outer: Path) -> bool:
+    a, b = inner.resolve(), outer.resolve()
+    return a == b or b in a.parents
+
+
+def overlaps(settings: Settings) -> list[str]:
+    """Folders that lie inside one another where that breaks the file flow: an inbox in
+    another (its files would belong to both), results or state in an inbox (nightowl
+    would take its own output and its database in as new files), an inbox in the output."""
+    problems = []
+    for i, a in enumerate(settings.inboxes):
+        for b in settings.inboxes[i + 1:]:
+            if _within(a.path, b.path) or _within(b.path, a.path):
+                problems.append(f"inboxes: {a.name} ({a.path}) and {b.name} ({b.path}) overlap: a file there "
+                                "would belong to both")
+        if _within(settings.output, a.path):
+            problems.append(f"output: {settings.output} lies inside inbox {a.name}: nightowl would take its "
+                            "own results in as new files")
+        elif _within(a.path, settings.output):
+            problems.append(f"inboxes: {a.name} ({a.path}) lies inside the output {settings.output}")
+        if _within(settings.state_dir, a.path):
+            problems.append(f"state_dir: {settings.state_dir} lies inside inbox {a.name}: its database would "
+                            "be taken in as new files")
+    return problems
