@@ -24,6 +24,7 @@ _KINDS = {
     "an archive": ("zip", "rar", "7z", "tar", "gz", "tgz", "bz2", "xz"),
     "a torrent file": ("torrent",),
     "a waveform cache": ("sfk", "pkf", "asd", "reapeaks"),  # editors' peak files beside the audio
+    "a WavPack correction file": ("wvc",),  # read with its .wv, never on its own
     "a link": ("url", "lnk", "webloc", "desktop"),
     "a settings file": ("ini", "db", "xml", "json", "nzb"),
 }

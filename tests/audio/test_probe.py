@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import soundfile as sf
 
 from conftest import DATA
 from nightowl.audio.probe import ProbeError, probe
+from nightowl.classify.analyse import analyse
 
 
 @pytest.mark.parametrize(("name", "subtype", "bits"), [
@@ -37,3 +39,27 @@ def test_a_lossy_file_has_no_bit_depth() -> None:
     info = probe(DATA / "speech" / "voice_memo.mp3")
     assert info.codec == "mp3" and info.bit_depth is None and not info.lossless
     assert np.isclose(info.duration, 42.8, atol=0.1)
+
+
+def test_hybrid_wavpack_without_its_correction_file_is_lossy(tmp_path: Path) -> None:
+    """WavPack's hybrid mode splits a file into a lossy .wv and a .wvc that corrects it:
+    the .wv alone is lossy music; beside its .wvc it is the lossless pair (which FFmpeg
+    cannot read together, so the check can only be inconclusive there)."""
+    alone = probe(DATA / "guit_em9_hybrid.wv")
+    assert alone.codec == "wavpack" and not alone.lossless
+    a = analyse(DATA / "guit_em9_hybrid.wv")
+    assert a.file_class == "lossy_music" and "hybrid" in a.reasons[0]
+    pair = tmp_path / "guit.wv"
+    pair.write_bytes((DATA / "guit_em9_hybrid.wv").read_bytes())
+    pair.with_suffix(".wvc").write_bytes(b"wvpk")  # only its presence is read
+    assert probe(pair).lossless
+    lossless = tmp_path / "plain.wv"  # a plain WavPack file (no hybrid flag) is lossless
+    audio, sr = sf.read(DATA / "guit_em9.flac", dtype="float32", always_2d=True)
+    with av.open(str(lossless), "w") as out:
+        stream = out.add_stream("wavpack", rate=sr, layout="stereo")
+        samples = np.ascontiguousarray((audio.T * 32767).astype(np.int16))
+        frame = av.AudioFrame.from_ndarray(samples, format="s16p", layout="stereo")
+        frame.sample_rate = sr
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    assert probe(lossless).lossless

@@ -68,6 +68,19 @@ def _stored_bits(handle: Any) -> int | None:
     return int(bits) if isinstance(bits, int) and 0 < bits <= 32 else None
 
 
+def _lossy_wavpack(path: Path) -> bool:
+    """A WavPack file in hybrid mode (its first block's HYBRID flag, WavPack 4/5 block
+    header) without the correction file (.wvc) that makes it lossless: on its own it is
+    a lossy file, and that is all FFmpeg decodes of it either way."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(32)
+    except OSError:
+        return False
+    hybrid = len(head) == 32 and head[:4] == b"wvpk" and bool(int.from_bytes(head[24:28], "little") & 0x8)
+    return hybrid and not path.with_suffix(".wvc").exists() and not path.with_suffix(".WVC").exists()
+
+
 def _tags(path: Path) -> tuple[dict[str, str], bool, int | None]:
     """Tag values as text (first value of each key), whether a cover picture is embedded,
     and the bits per sample the file stores (see _stored_bits)."""
@@ -163,6 +176,8 @@ def probe(path: str | Path) -> Probe:
 
         audio, sr = decode(path)
         result["duration"] = round(audio.shape[0] / sr, 3)
+    if result["codec"] == "wavpack" and _lossy_wavpack(path):
+        result["lossless"] = False
     tags, has_cover, stored_bits = _tags(path)
     if result["bit_depth"] and stored_bits:  # integer samples: the file's own depth (float stays None)
         result["bit_depth"] = min(stored_bits, result["bit_depth"])

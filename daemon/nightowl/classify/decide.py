@@ -65,6 +65,8 @@ def decide_class(
             f"mostly speech ({speech_ratio:.0%} of the time) but not a podcast (podcast score {podcast:.2f})"])
     if probe.lossless:
         return _lossless_or_fake(probe, check)
+    if probe.codec == "wavpack":  # not lossless: hybrid mode without its correction file (probe.py)
+        return Classification("lossy_music", 1.0, ["lossy WavPack: hybrid mode without its correction file (.wvc)"])
     if probe.codec in LOSSY_CODECS:
         kbps = f" at {probe.bitrate // 1000} kbps" if probe.bitrate else ""
         return Classification("lossy_music", 1.0, [f"lossy codec {probe.codec}{kbps}"])
