@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -161,6 +162,22 @@ def test_files_that_travel_with_music_are_noted_once_and_left_alone(setup) -> No
     assert len(list(store.events())) == len(paths)
     row = store.file_by_path(str(lineage))
     assert row is not None and row.fingerprint == fingerprint(lineage) and row.size == lineage.stat().st_size
+
+
+def test_a_name_in_an_older_encoding_gets_a_clear_warning_once(setup) -> None:  # type: ignore[no-untyped-def]
+    """A Latin-1 name from an old share is not valid UTF-8: SQLite cannot hold it. It must
+    not crash intake (and come back at every rescan): one warning that says what to do."""
+    settings, store, intake, _ = setup
+    inbox = settings.inboxes[0]
+    raw = os.fsencode(inbox.path) + b"/Bj\xf6rk - live.flac"
+    shutil.copy(DATA / "loop_tabla.flac", raw)
+    path = Path(os.fsdecode(raw))
+    intake.handle(path, inbox)
+    intake.handle(path, inbox)  # a rescan
+    events = list(store.events())
+    assert [(e["kind"], e["level"]) for e in events] == [("unreadable", "warning")]
+    assert events[0]["path"].endswith("Bj\\xf6rk - live.flac") and "convmv" in events[0]["message"]
+    assert store.count_files() == 0
 
 
 def test_a_symlink_out_of_the_inbox_is_not_followed(setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -37,6 +37,17 @@ def fingerprint(path: Path, size: int | None = None) -> str:
     return h.hexdigest()
 
 
+def printable_path(path: str) -> str:
+    """The path as text that can be stored and shown: a name in an older system's
+    encoding (Latin-1 on an old share) reaches Python with its undecodable bytes as lone
+    surrogates, which SQLite's UTF-8 cannot hold; they are shown as \\xNN escapes."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", errors="backslashreplace")
+
+
 def inside(path: Path, root: Path) -> bool:
     """Whether `path`, with every symlink resolved, lies inside `root` (also resolved)."""
     try:
@@ -94,10 +105,19 @@ class Intake:
         self.analyse = analyse
         self.gpu_available = gpu_available
         self.on_job_queued = on_job_queued
+        self._bad_names: set[str] = set()  # said once per run (every rescan hands them in again)
 
     def handle(self, path: Path, inbox: Inbox) -> None:
         """Take in one settled file. Never raises for a bad file: it records an event instead."""
         spath = str(path)
+        shown = printable_path(spath)
+        if shown != spath:
+            if spath not in self._bad_names:
+                self._bad_names.add(spath)
+                record(self.store, "unreadable", "the file name is not valid UTF-8 (an older system's encoding):"
+                       " rename it to have it processed, e.g. with `convmv -f latin1 -t utf8 --notest`",
+                       level="warning", path=shown)
+            return
         if not inside(path, inbox.path):
             record(self.store, "ignored", "symlink leads outside its inbox: not followed", level="warning", path=spath)
             return
