@@ -19,6 +19,29 @@ def test_an_output_never_leaves_the_output_root(tmp_path: Path, rel: str) -> Non
         mirror_path(tmp_path / "out", "", rel, ".json")
 
 
+@pytest.mark.parametrize("title", [
+    "Symphony No. 9 in D minor, Op. 125 'Choral' - IV. Presto - Allegro assai - Allegro assai vivace "
+    "(alla marcia) - Andante maestoso - Allegro energico, sempre ben marcato - Allegro ma non tanto - "
+    "Prestissimo (live, 1994-05-12)",
+    "交響曲第9番ニ短調作品125合唱付き第4楽章プレスト・アレグロ・アッサイ・アレグロ・アッサイ・ヴィヴァーチェ・アンダンテ・マエストーソ・アレグロ・エネルジコ",
+])
+def test_a_long_name_is_shortened_to_fit_with_its_temporary(tmp_path: Path, title: str) -> None:
+    """Names may hold 255 bytes: an output of a long (or a three-bytes-a-character) title
+    and its temporary beside it must both fit, the same name every time, two titles that
+    begin alike kept apart."""
+    assert len(f"{title}.flac".encode()) <= 255 < len(f".{title}.spectrogram.nightowl-tmp-4194304.png".encode())
+    dest = mirror_path(tmp_path, "reports", f"Album/{title}.flac", ".spectrogram.png")
+    assert dest.name.endswith(".spectrogram.png") and dest == mirror_path(
+        tmp_path, "reports", f"Album/{title}.flac", ".spectrogram.png")
+    other = mirror_path(tmp_path, "reports", f"Album/{title} (encore).flac", ".spectrogram.png")
+    assert other != dest and other.name[:40] == dest.name[:40]
+    with atomic_output(dest) as tmp:
+        tmp.write_bytes(b"x" * 200)
+    assert dest.read_bytes() == b"x" * 200
+    short = mirror_path(tmp_path, "reports", "Album/01 Song.flac", ".spectrogram.png")
+    assert short.name == "01 Song.spectrogram.png"
+
+
 def test_a_failed_check_leaves_nothing_behind(tmp_path: Path) -> None:
     dest = tmp_path / "a" / "r.json"
     with pytest.raises(OutputError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -16,14 +17,35 @@ class OutputError(Exception):
     """An output failed its check; nothing was put in place."""
 
 
+# a file name may hold 255 bytes (ext4, btrfs, XFS, ZFS); the temporary name beside an
+# output adds a dot, TMP_MARK and a process id, so outputs keep this much room for it
+NAME_MAX = 255
+TMP_ROOM = 32
+
+
+def fitted_name(stem: str, suffix: str) -> str:
+    """stem + suffix, the stem shortened where the name would be too long for the file
+    system (a long classical title, or one in a script of three bytes a character): cut
+    at a character boundary, with a hash of the whole stem so two long names that begin
+    alike stay apart. The same input always gives the same name."""
+    budget = NAME_MAX - TMP_ROOM - len(suffix.encode())
+    raw = stem.encode("utf-8", errors="surrogateescape")
+    if len(raw) <= budget:
+        return stem + suffix
+    tag = "~" + hashlib.blake2b(raw, digest_size=4).hexdigest()
+    head = raw[: budget - len(tag)].decode("utf-8", errors="ignore")  # a cut multi-byte character is dropped
+    return head + tag + suffix
+
+
 def mirror_path(output_root: Path, folder: str, rel_path: str, suffix: str) -> Path:
     """Where an output of the input at `rel_path` (inside its inbox) goes: the tree is mirrored.
 
-    `suffix` replaces the extension, e.g. ".lossless.json". The result is always
-    inside the output root: a path that would leave it raises ValueError.
+    `suffix` replaces the extension, e.g. ".lossless.json"; a name too long for the file
+    system is shortened (`fitted_name`). The result is always inside the output root: a
+    path that would leave it raises ValueError.
     """
     rel = Path(rel_path)
-    name = rel.stem + suffix
+    name = fitted_name(rel.stem, suffix)
     dest = (output_root / folder / rel.parent / name).resolve()
     root = output_root.resolve()
     if root not in dest.parents:
