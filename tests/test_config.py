@@ -84,3 +84,9 @@ def test_folders_that_would_feed_back_are_refused(tmp_path: Path) -> None:
     ok = tmp_path / "ok.toml"
     ok.write_text('output = "out"\nstate_dir = "state"\n[[inboxes]]\npath = "music"\n[[inboxes]]\npath = "musicals"\n')
     assert [i.name for i in load_settings(ok).inboxes] == ["music", "musicals"]  # a shared prefix is no overlap
+
+
+def test_the_shipped_ignore_list_is_the_default() -> None:
+    from nightowl.config import DEFAULT_IGNORE
+
+    assert load_settings(Path(__file__).parent.parent / "config.toml").ignore == DEFAULT_IGNORE

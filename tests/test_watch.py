@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from nightowl.config import Inbox
+from nightowl.config import DEFAULT_IGNORE, Inbox
 from nightowl.watch import Settler, Watcher, ignored, reconcile
 
-PATTERNS = [".*", "*.part", "*.tmp", "*.crdownload", "*~"]
+PATTERNS = DEFAULT_IGNORE  # the defaults, as shipped
 
 
 class Clock:
@@ -20,7 +20,8 @@ class Clock:
         return self.now
 
 
-@pytest.mark.parametrize("rel", [".hidden.flac", "a/.sync/x.flac", "x.flac.part", "x.tmp", "x.crdownload", "x.flac~"])
+@pytest.mark.parametrize("rel", [".hidden.flac", "a/.sync/x.flac", "x.flac.part", "x.tmp", "x.crdownload", "x.flac~",
+                                 "x.flac.!qB", "x.flac.!ut", "x.flac.!sync", "x.flac.download", "x.flac.aria2"])
 def test_ignore_patterns_match_any_path_component(rel: str) -> None:
     assert ignored(rel, PATTERNS)
 

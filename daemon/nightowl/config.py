@@ -11,7 +11,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
-DEFAULT_IGNORE = [".*", "*.part", "*.tmp", "*.crdownload", "*~"]
+# hidden files, backups, temporaries; the names downloads, torrent and sync clients give unfinished files
+DEFAULT_IGNORE = [".*", "*~", "*.tmp", "*.part", "*.partial", "*.crdownload", "*.download",
+                  "*.!qB", "*.!ut", "*.!sync", "*.aria2"]
 
 
 class ConfigError(Exception):
