@@ -249,3 +249,45 @@ def test_daemon_end_to_end(tmp_path: Path) -> None:
         if daemon.proc.poll() is None:
             daemon.proc.kill()
         print((tmp_path / "daemon.log").read_text()[-5000:])
+
+
+def test_sighup_reloads_the_rules_and_refuses_bad_ones(tmp_path: Path) -> None:
+    """`systemctl reload nightowl`: an edit that does not validate is refused (the rules in
+    force stay); a good one applies to the files taken in from then on."""
+    rules = tmp_path / "rules.toml"
+    shutil.copy(Path(__file__).parent.parent / "rules" / "default.toml", rules)
+    config = write_config(tmp_path)
+    text = config.read_text()
+    start = text.index("rules = [")
+    config.write_text(text[:start] + f'rules = ["{rules}"]' + text[text.index("\n", start):])
+    db = tmp_path / "state" / "nightowl.db"
+    notes = Notifications(tmp_path / "notify.sock")
+    daemon = Daemon(config, tmp_path / "notify.sock")
+
+    def event(text: str) -> bool:
+        return any(text in r["message"] for r in query(db, "SELECT message FROM events"))
+
+    try:
+        notes.wait_for("READY=1")
+        good = rules.read_text()
+        rules.write_text('[[rule]]\nname = "typo"\n[rule.match]\nclass = "podcats"\n[rule.action]\npipeline = "none"\n'
+                         + good)
+        daemon.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: event("rules not reloaded"), 30, "the bad edit to be refused")
+        assert event("unknown class 'podcats'")
+        rules.write_text('[[rule]]\nname = "check my lossless files too"\n[rule.match]\nclass = "lossless_music"\n'
+                         '[rule.action]\npipeline = "lossless_check"\noutput = "checked"\n' + good)
+        daemon.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: event("rules reloaded: 8 rule(s)"), 30, "the good edit to be taken")
+        notes.wait_for("RELOADING=1")
+        shutil.copy(DATA / "loop_amen_full.flac", tmp_path / "inbox" / "genuine.flac")
+        wait_until(lambda: query(db, "SELECT count(*) AS n FROM jobs WHERE rule = 'check my lossless files too'"
+                                 " AND state = 'done'")[0]["n"] == 1, 60, "the new rule's job")
+        assert (tmp_path / "output" / "checked" / "genuine.lossless.json").exists()
+        daemon.proc.send_signal(signal.SIGTERM)
+        assert daemon.proc.wait(timeout=60) == 0
+    finally:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+        daemon.log.close()
+        notes.sock.close()

@@ -31,6 +31,8 @@ class Daemon:
         self.settings = settings
         self.rules = rules
         self.stop_requested = threading.Event()
+        self.reload_requested = threading.Event()
+        self._intake: Intake | None = None
         self.settler = Settler(settings.settle_seconds)
         self.analyzer = Analyzer(settings.class_options())
         self.settled: queue.Queue[tuple[Path, Inbox] | None] = queue.Queue()
@@ -60,6 +62,7 @@ class Daemon:
     def _intake_loop(self) -> None:
         store = Store(self.settings.database)
         intake = Intake(self.settings, store, self.rules, self.analyzer.analyse, self.gpu, self.worker.wake)
+        self._intake = intake
         try:
             while True:
                 item = self.settled.get()
@@ -123,6 +126,25 @@ class Daemon:
         finally:
             store.close()
 
+    def reload_rules(self) -> None:
+        """SIGHUP (`systemctl reload nightowl`): read the rule files again. Files taken in
+        from now on follow the new rules; jobs already queued stay as they are. Rules
+        that do not validate are refused and the ones in force stay."""
+        from .rules import RulesError, load_rules
+
+        # systemd takes the reload to start at this moment and to end at the READY=1 below
+        notify(f"RELOADING=1\nMONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
+        try:
+            rules = load_rules(self.settings.rules)
+        except RulesError as exc:
+            self._event("daemon", f"rules not reloaded, the previous ones stay in force: {exc}", level="error")
+        else:
+            self.rules = rules
+            if self._intake is not None:
+                self._intake.rules = rules  # one assignment: the intake thread sees old or new, never half
+            self._event("daemon", f"rules reloaded: {len(rules)} rule(s)")
+        notify("READY=1")
+
     # -- health and status -----------------------------------------------------------
 
     def healthy(self) -> bool:
@@ -160,6 +182,7 @@ class Daemon:
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop_requested.set())
+        signal.signal(signal.SIGHUP, lambda *_: self.reload_requested.set())
 
         for p in self.watcher.start():
             record(store, "inbox", p, level="warning")
@@ -184,6 +207,9 @@ class Daemon:
             while not self.stop_requested.is_set():
                 for item in self.settler.due():
                     self.settled.put(item)
+                if self.reload_requested.is_set():
+                    self.reload_requested.clear()
+                    self.reload_rules()
                 now = time.monotonic()
                 if now - last_health >= HEALTH_SECONDS:
                     healthy = self.healthy()
