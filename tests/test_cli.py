@@ -111,6 +111,30 @@ def test_status_log_and_retry(config_file: Path) -> None:
     assert run(config_file, "retry", "999")[0] == 1
 
 
+def test_log_of_a_file_or_a_folder(config_file: Path) -> None:
+    """`nightowl log PATH`: what happened to that file (its earlier names included), or to
+    everything under a folder; a name with % or _ matches only itself."""
+    store = Store(config_file.parent / "state" / "nightowl.db")
+    a = store.add_file(path="/in/Band/a.flac", inbox="music", rel_path="Band/a.flac", size=1, mtime=0, fingerprint="fa")
+    store.add_event("new", "new file", path="/in/Band/old name.flac", file_id=a)
+    store.move_file(a, path="/in/Band/a.flac", inbox="music", rel_path="Band/a.flac", mtime=0)
+    store.add_event("moved", "renamed", path="/in/Band/a.flac", file_id=a)
+    store.add_event("new", "new file", path="/in/Band/b.flac")
+    store.add_event("new", "new file", path="/in/Band_2/c.flac")
+    store.add_event("new", "new file", path="/in/Bandx/d.flac")
+    store.add_event("daemon", "nightowl started")
+
+    def logged(*paths: str) -> list[str]:
+        code, out = run(config_file, "log", "--json", *paths)
+        assert code == 0
+        return [json.loads(line)["path"] for line in out.splitlines()]
+
+    assert logged("/in/Band/a.flac") == ["/in/Band/old name.flac", "/in/Band/a.flac"]
+    assert logged("/in/Band/") == ["/in/Band/old name.flac", "/in/Band/a.flac", "/in/Band/b.flac"]
+    assert logged("/in/Band_2") == ["/in/Band_2/c.flac"]
+    assert len(logged()) == 6
+
+
 def test_process_runs_a_pipeline_and_skips_when_done(config_file: Path, tmp_path: Path) -> None:
     fake = _fake(tmp_path / "song.flac")
     out_dir = tmp_path / "out"

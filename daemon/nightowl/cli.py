@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import tomllib
@@ -77,21 +78,23 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 
 @main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
 @click.option("-f", "--follow", is_flag=True, help="keep printing new events")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
 @click.option("-n", "--lines", default=50, show_default=True, help="how many recent events")
 @click.pass_context
-def log(ctx: click.Context, follow: bool, as_json: bool, lines: int) -> None:
-    """The event log: what happened to every file."""
+def log(ctx: click.Context, paths: tuple[str, ...], follow: bool, as_json: bool, lines: int) -> None:
+    """The event log: what happened to every file, or to the files (and folders) named."""
     from .report import format_event
     from .store import Store
 
     settings = _settings(ctx)
     store = Store(settings.database)
+    only = [os.path.abspath(p) for p in paths] or None
     last = 0
     try:
         while True:
-            for event in store.events(after_id=last, limit=None if last else lines):
+            for event in store.events(after_id=last, limit=None if last else lines, paths=only):
                 last = event["id"]
                 click.echo(json.dumps(event) if as_json else format_event(event))
             if not follow:

@@ -211,6 +211,10 @@ class Job:
         )
 
 
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
@@ -578,11 +582,21 @@ class Store:
         assert cur.lastrowid is not None
         return cur.lastrowid
 
-    def events(self, *, after_id: int = 0, limit: int | None = None, file_id: int | None = None) -> Iterator[dict[str, Any]]:
+    def events(self, *, after_id: int = 0, limit: int | None = None, file_id: int | None = None,
+               paths: list[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Events in order; only those of one file, or of the files at or under `paths`
+        (a file, or a folder: what happened to everything in it), where given. A file
+        that was renamed brings the events of its earlier names along."""
         where, args = ["id > ?"], [after_id]
         if file_id is not None:
             where.append("file_id = ?")
             args.append(file_id)
+        if paths is not None:
+            match = " OR ".join("path = ? OR path LIKE ? ESCAPE '\\'" for _ in paths)
+            like = [v for p in paths for v in (p, _escape_like(p.rstrip("/")) + "/%")]
+            ids = [r["id"] for r in self.db.query(f"SELECT id FROM files WHERE {match}", like)]
+            where.append(f"({match} OR file_id IN ({','.join('?' * len(ids)) or 'NULL'}))")
+            args.extend([*like, *ids])
         sql = f"SELECT * FROM events WHERE {' AND '.join(where)} ORDER BY id"
         if limit is not None:
             # the last `limit` events, still in order
