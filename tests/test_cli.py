@@ -102,6 +102,14 @@ def test_status_log_and_retry(config_file: Path) -> None:
     assert data["window"]["open"] is True
     code, out = run(config_file, "status")
     assert "1 failed" in out and "decoder exploded" in out
+    assert "files: none classified; 1 waiting to be classified" in out
+    store.set_classified(fid, probe={}, file_class="fake_lossless", confidence=0.9, evidence={})
+    b = store.add_file(path="/in/b.txt", inbox="music", rel_path="b.txt", size=1, mtime=0, fingerprint="g",
+                       state="not_audio")
+    code, out = run(config_file, "status", "--json")
+    data = json.loads(out)
+    assert data["classes"] == {"fake_lossless": 1} and data["file_states"] == {"classified": 1, "not_audio": 1}
+    assert "files: 1 fake_lossless; 1 not audio" in run(config_file, "status")[1] and b
 
     code, out = run(config_file, "log", "--json")
     assert code == 0 and json.loads(out.splitlines()[-1])["kind"] == "failed"

@@ -25,7 +25,7 @@ def test_database_is_wal_and_migrated(tmp_path: Path) -> None:
     assert store.db.journal_mode == "wal"
     assert {"files", "jobs", "events"} <= set(store.db.table_names())
     assert [m.name for m in MIGRATIONS.applied(store.db)] == ["m001_initial", "m002_labels", "m003_models",
-                                                            "m004_job_content"]
+                                                            "m004_job_content", "m005_companions"]
 
 
 def test_an_older_database_is_upgraded_on_open(tmp_path: Path) -> None:
@@ -93,6 +93,20 @@ def test_jobs_of_an_older_database_keep_their_files_content(tmp_path: Path) -> N
     assert [j.fingerprint for j in store.jobs_for_file(1)] == ["fp-a"]
     assert store.queue_job(file_id=1, pipeline="restore", rule="r", params={}, output_folder="", run_when="now",
                            device="cpu") is None  # done for that content
+
+
+def test_companions_recorded_as_unreadable_by_an_older_version_become_not_audio(tmp_path: Path) -> None:
+    db = Database(sqlite3.connect(str(tmp_path / "s.db")))
+    MIGRATIONS.apply(db, stop_before="m005_companions")
+    for i, name in enumerate(["show.txt", "cover.JPG", "notes.flac"]):
+        db.execute("INSERT INTO files (path, inbox, rel_path, size, mtime, fingerprint, state, error, class,"
+                   " first_seen, last_seen) VALUES (?, 'music', ?, 1, 1, ?, 'unreadable', 'Invalid data', 'unknown',"
+                   " 0, 0)", [f"/in/{name}", name, f"fp{i}"])
+    db.conn.commit()
+    db.close()
+    store = Store(tmp_path / "s.db")
+    assert {Path(f.path).name: f.state for f in (store.file(i) for i in (1, 2, 3)) if f} == {
+        "show.txt": "not_audio", "cover.JPG": "not_audio", "notes.flac": "unreadable"}
 
 
 def test_claim_is_atomic_across_threads(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ def status_data(settings: Settings, now: datetime | None = None) -> dict[str, An
             for j, p in store.jobs_in_state("failed", limit=10)
         ]
         files = store.count_files()
+        classes, file_states = store.file_counts()
         waiting = store.pending_window_jobs()
         models = {kind: record.version for kind in KINDS if (record := active(store, kind)) is not None}
     finally:
@@ -43,6 +44,8 @@ def status_data(settings: Settings, now: datetime | None = None) -> dict[str, An
         "window": {"open": in_window(settings.window, now), "start": start.isoformat(), "end": end.isoformat(),
                    "waiting_jobs": waiting},
         "files": files,
+        "classes": classes,  # classified files per class
+        "file_states": file_states,  # all files per state: classified, unreadable, not_audio, duplicate, gone...
         "models": models,  # kind -> version of the active model; missing kinds use the built-in engine
     }
 
@@ -54,6 +57,12 @@ def status_text(data: dict[str, Any]) -> str:
                  f"  ({data['files']} files known)")
     for pipeline, c in data["jobs"].items():
         lines.append(f"  {pipeline:<16} " + ", ".join(f"{c[s]} {s}" for s in JOB_STATES))
+    if data["files"]:
+        other = {"new": "waiting to be classified", "unreadable": "unreadable", "not_audio": "not audio",
+                 "duplicate": "duplicates", "gone": "gone from the inboxes"}
+        parts = [f"{n} {c}" for c, n in data["classes"].items()]
+        rest = [f"{n} {other.get(s, s)}" for s, n in data["file_states"].items() if s != "classified"]
+        lines.append("files: " + ", ".join(parts or ["none classified"]) + ("; " + ", ".join(rest) if rest else ""))
     w = data["window"]
     start = datetime.fromisoformat(w["start"])
     end = datetime.fromisoformat(w["end"])

@@ -131,6 +131,18 @@ def m004_job_content(db: Database) -> None:
     db.execute("UPDATE jobs SET fingerprint = (SELECT fingerprint FROM files WHERE files.id = jobs.file_id)")
 
 
+@MIGRATIONS()
+def m005_companions(db: Database) -> None:
+    # lineage texts, cover art and the like were recorded as unreadable audio before
+    # companions.py: they are companions of the music, noted and left alone
+    from .companions import companion_kind
+
+    rows = list(db.query("SELECT id, path FROM files WHERE state = 'unreadable'"))
+    ids = [r["id"] for r in rows if companion_kind(r["path"]) is not None]
+    for file_id in ids:
+        db.execute("UPDATE files SET state = 'not_audio', error = NULL, class = NULL WHERE id = ?", [file_id])
+
+
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 NOT_AUDIO = "not_audio"  # a file's state where it is a companion of the music (companions.py)
 
@@ -337,6 +349,15 @@ class Store:
 
     def count_files(self) -> int:
         return next(self.db.query("SELECT count(*) AS n FROM files"))["n"]
+
+    def file_counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Classified files per class, and all files per state (new, classified,
+        unreadable, not_audio, duplicate, gone)."""
+        classes = {r["class"]: r["n"] for r in self.db.query(
+            "SELECT class, count(*) AS n FROM files WHERE state = 'classified' GROUP BY class ORDER BY n DESC")}
+        states = {r["state"]: r["n"] for r in self.db.query(
+            "SELECT state, count(*) AS n FROM files GROUP BY state ORDER BY n DESC")}
+        return classes, states
 
     def set_class(self, file_id: int, file_class: str, confidence: float, evidence: dict[str, Any]) -> None:
         self.db.execute(
