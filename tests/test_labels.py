@@ -61,3 +61,18 @@ def test_an_unknown_class_is_refused(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     result = CliRunner().invoke(main, ["--config", str(config), "label", str(DATA / "loop_tabla.flac"), "jazz"])
     assert result.exit_code == 2
+
+
+def test_a_soundboard_recording_labelled_concert_keeps_its_source(tmp_path: Path) -> None:
+    """The rules still see what the evidence said of the recording (SBD: no de-rooming)."""
+    config = write_config(tmp_path)
+    settings = load_settings(config)
+    song = settings.inboxes[0].path / "band1994-05-12.sbd.flac"
+    shutil.copy(DATA / "loop_tabla.flac", song)
+    store = Store(settings.database)
+    fid = store.add_file(path=str(song), inbox="music", rel_path=song.name, size=1, mtime=0, fingerprint="x")
+    store.set_classified(fid, probe={"codec": "flac"}, file_class="lossless_music", confidence=0.6,
+                         evidence={"concert": {"source": "sbd"}, "lossless_check": {"verdict": "lossless"}})
+    result = CliRunner().invoke(main, ["--config", str(config), "label", str(song), "concert"])
+    assert result.exit_code == 0, result.output
+    assert "rule 'soundboard recordings need no de-rooming'" in result.output

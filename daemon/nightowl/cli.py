@@ -316,6 +316,20 @@ def label(ctx: click.Context, path: str, file_class: str) -> None:
         click.echo(line)
 
 
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--dry-run", is_flag=True, help="say what would be queued or cancelled; change nothing")
+@click.pass_context
+def reroute(ctx: click.Context, paths: tuple[str, ...], dry_run: bool) -> None:
+    """Apply the rules as they are now to files taken in earlier (all, or those at or under
+    PATHS): jobs they now ask for are queued, queued ones they no longer ask for cancelled."""
+    from .reroute import reroute as run_reroute
+
+    settings = _settings(ctx)
+    for line in run_reroute(settings, _rules(settings), [os.path.abspath(p) for p in paths] or None, dry_run):
+        click.echo(line)
+
+
 @main.group()
 def rules() -> None:
     """Rule files."""

@@ -13,7 +13,7 @@ from .config import Inbox, Settings
 from .eventlog import record
 from .rules import NO_PIPELINE, Decision, FileFacts, Rule, decide
 from .pipelines import PIPELINES
-from .store import NOT_AUDIO, Store
+from .store import NOT_AUDIO, FileRow, Store
 
 SAMPLE = 256 * 1024
 
@@ -213,7 +213,16 @@ class Intake:
 
     def route(self, file_id: int, spath: str, facts: FileFacts) -> Decision:
         return route_file(self.settings, self.store, self.rules, self.gpu_available, file_id, spath, facts,
-                          self.on_job_queued)
+                          self.on_job_queued)[0]
+
+
+def facts_of_row(row: FileRow, file_class: str | None = None) -> FileFacts:
+    """What the rules see of a file taken in earlier (its stored probe and evidence), with
+    its class replaced where given (a label)."""
+    evidence = row.evidence or {}
+    analysis = {"file_class": file_class or row.file_class, "confidence": 1.0 if file_class else row.confidence,
+                "probe": row.probe, "lossless_check": evidence.get("lossless_check") or {}, "evidence": evidence}
+    return facts_from(analysis, row.inbox, row.rel_path)
 
 
 def route_file(
@@ -225,36 +234,43 @@ def route_file(
     spath: str,
     facts: FileFacts,
     on_job_queued: Callable[[], None] = lambda: None,
-) -> Decision:
-    """Apply the rules to a classified file and queue the jobs they ask for (if any)."""
+    *,
+    quiet: bool = False,
+) -> tuple[Decision, list[int]]:
+    """Apply the rules to a classified file and queue the jobs they ask for (if any).
+    Returns the decision and the jobs queued; `quiet` records only those (a re-route of
+    many files), not what was already there or not wanted."""
     decision = decide(rules, facts)
     if not decision.pipelines:
         why = f"rule {decision.rule.name!r}: no pipeline" if decision.rule else "no rule matches"
-        record(store, "routed", f"nothing to do ({why})", path=spath, file_id=file_id)
-        return decision
-    for rule in decision.rules:
-        if rule.action.pipeline != NO_PIPELINE:
-            _queue(settings, store, rule, gpu_available, file_id, spath, on_job_queued)
-    return decision
+        if not quiet:
+            record(store, "routed", f"nothing to do ({why})", path=spath, file_id=file_id)
+        return decision, []
+    queued = [job_id for rule in decision.rules if rule.action.pipeline != NO_PIPELINE
+              if (job_id := _queue(settings, store, rule, gpu_available, file_id, spath, on_job_queued, quiet))]
+    return decision, queued
 
 
 def _queue(settings: Settings, store: Store, rule: Rule, gpu_available: bool, file_id: int, spath: str,
-           on_job_queued: Callable[[], None]) -> None:
+           on_job_queued: Callable[[], None], quiet: bool = False) -> int | None:
     action = rule.action
     pipeline = PIPELINES[action.pipeline]
     if not pipeline.available:
-        record(store, "routed", f"rule {rule.name!r} wants the {action.pipeline} pipeline, which this"
-               " version does not have yet: nothing queued", path=spath, file_id=file_id)
-        return
+        if not quiet:
+            record(store, "routed", f"rule {rule.name!r} wants the {action.pipeline} pipeline, which this"
+                   " version does not have yet: nothing queued", path=spath, file_id=file_id)
+        return None
     device = "gpu" if pipeline.device == "gpu" and gpu_available and settings.device != "cpu" else "cpu"
     job_id = store.queue_job(file_id=file_id, pipeline=action.pipeline, rule=rule.name,
                              params=action.params, output_folder=action.output, run_when=action.when,
                              device=device, priority=action.priority)
     if job_id is None:
-        record(store, "routed", f"{action.pipeline}: already queued or done for this file", path=spath,
-               file_id=file_id)
-    else:
-        when = "now" if action.when == "now" else "in the overnight window"
-        record(store, "queued", f"job {job_id}: {action.pipeline} ({when}) by rule {rule.name!r}",
-               path=spath, file_id=file_id, job_id=job_id)
-        on_job_queued()
+        if not quiet:
+            record(store, "routed", f"{action.pipeline}: already queued or done for this file", path=spath,
+                   file_id=file_id)
+        return None
+    when = "now" if action.when == "now" else "in the overnight window"
+    record(store, "queued", f"job {job_id}: {action.pipeline} ({when}) by rule {rule.name!r}",
+           path=spath, file_id=file_id, job_id=job_id)
+    on_job_queued()
+    return job_id

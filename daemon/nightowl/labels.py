@@ -9,7 +9,7 @@ from typing import Any
 from .config import Settings
 from .devices import use_gpu
 from .eventlog import record
-from .intake import facts_from, fingerprint, route_file
+from .intake import facts_of_row, fingerprint, route_file
 from .rules import Rule
 from .store import Store
 
@@ -33,10 +33,8 @@ def label_file(settings: Settings, rules: list[tuple[Rule, str]], path: Path, fi
         store.set_class(row.id, file_class, 1.0, evidence)
         record(store, "labelled", f"labelled {file_class} by the user (was {was})", path=row.path, file_id=row.id)
         yield f"labelled {Path(row.path).name} as {file_class} (the classifier said {was})"
-        analysis = {"file_class": file_class, "confidence": 1.0, "probe": row.probe,
-                    "lossless_check": (row.evidence or {}).get("lossless_check") or {}}
-        decision = route_file(settings, store, rules, use_gpu(settings.device), row.id, row.path,
-                              facts_from(analysis, row.inbox, row.rel_path))
+        decision, _ = route_file(settings, store, rules, use_gpu(settings.device), row.id, row.path,
+                                 facts_of_row(row, file_class))
         for job_id in store.cancel_queued(row.id, keep_pipelines=decision.pipelines):
             record(store, "cancelled", f"job {job_id} cancelled: the file's class changed", path=row.path,
                    file_id=row.id, job_id=job_id)

@@ -223,8 +223,14 @@ class Job:
         )
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def _at_or_under(paths: list[str]) -> tuple[str, list[str]]:
+    """SQL matching a `path` column to files at `paths` or under them (folders); a % or _
+    in a name matches only itself."""
+    def escaped(text: str) -> str:
+        return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+    sql = " OR ".join("path = ? OR path LIKE ? ESCAPE '\\'" for _ in paths)
+    return sql, [v for p in paths for v in (p, escaped(p.rstrip("/")) + "/%")]
 
 
 def _loads(text: str | None) -> Any:
@@ -349,6 +355,13 @@ class Store:
 
     def count_files(self) -> int:
         return next(self.db.query("SELECT count(*) AS n FROM files"))["n"]
+
+    def classified_files(self, paths: list[str] | None = None) -> list[FileRow]:
+        """Files taken in and classified (no duplicates, none gone), at or under `paths` where given."""
+        match, args = _at_or_under(paths) if paths else ("1", [])
+        rows = self.db.query(f"SELECT * FROM files WHERE state = 'classified' AND duplicate_of IS NULL AND ({match})"
+                             " ORDER BY path", args)
+        return [FileRow.from_row(r) for r in rows]
 
     def file_counts(self) -> tuple[dict[str, int], dict[str, int]]:
         """Classified files per class, and all files per state (new, classified,
@@ -613,8 +626,7 @@ class Store:
             where.append("file_id = ?")
             args.append(file_id)
         if paths is not None:
-            match = " OR ".join("path = ? OR path LIKE ? ESCAPE '\\'" for _ in paths)
-            like = [v for p in paths for v in (p, _escape_like(p.rstrip("/")) + "/%")]
+            match, like = _at_or_under(paths)
             ids = [r["id"] for r in self.db.query(f"SELECT id FROM files WHERE {match}", like)]
             where.append(f"({match} OR file_id IN ({','.join('?' * len(ids)) or 'NULL'}))")
             args.extend([*like, *ids])

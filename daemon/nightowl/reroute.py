@@ -1,0 +1,59 @@
+"""`nightowl reroute`: the rules, as they are now, decide afresh for files taken in earlier.
+
+After an edit to the rules (and `systemctl reload nightowl`), new files follow the new
+rules; this applies them to the files already known too. Jobs the rules now ask for are
+queued (none twice for the same content), queued jobs they no longer ask for are
+cancelled, and jobs done stay done. Nothing is analysed again: the stored class and
+evidence are what the rules see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .config import Settings
+from .devices import use_gpu
+from .eventlog import record
+from .intake import facts_of_row, route_file
+from .pipelines import PIPELINES
+from .rules import Rule, decide
+from .store import Store
+
+
+def reroute(settings: Settings, rules: list[tuple[Rule, str]], paths: list[str] | None,
+            dry_run: bool = False) -> Iterator[str]:
+    """Re-route the classified files at or under `paths` (all of them without); say what changed."""
+    gpu = use_gpu(settings.device)
+    store = Store(settings.database)
+    files = queued = cancelled = 0
+    try:
+        for row in store.classified_files(paths):
+            files += 1
+            facts = facts_of_row(row)  # a label is the stored class already
+            if dry_run:
+                wanted = {p for r in decide(rules, facts).rules if (p := r.action.pipeline) in PIPELINES
+                          and PIPELINES[p].available}
+                jobs = store.jobs_for_file(row.id)
+                have = {j.pipeline for j in jobs if j.state != "cancelled"}
+                for pipeline in sorted(wanted - have):
+                    yield f"would queue {pipeline}  {row.path}"
+                for job in jobs:
+                    if job.state == "queued" and job.pipeline not in wanted:
+                        yield f"would cancel job {job.id}: {job.pipeline}  {row.path}"
+                continue
+            decision, new = route_file(settings, store, rules, gpu, row.id, row.path, facts, quiet=True)
+            for job_id in new:
+                queued += 1
+                job = store.job(job_id)
+                yield f"queued job {job_id}: {job.pipeline if job else '?'}  {row.path}"
+            for job_id in store.cancel_queued(row.id, keep_pipelines=decision.pipelines):
+                cancelled += 1
+                record(store, "cancelled", f"job {job_id} cancelled: the rules no longer ask for it",
+                       path=row.path, file_id=row.id, job_id=job_id)
+                yield f"cancelled job {job_id}  {row.path}"
+        if not dry_run:
+            yield f"{files} file(s) re-routed: {queued} job(s) queued, {cancelled} cancelled"
+        else:
+            yield f"{files} file(s) looked at; nothing changed (--dry-run)"
+    finally:
+        store.close()
