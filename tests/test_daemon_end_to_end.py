@@ -284,8 +284,14 @@ def test_sighup_reloads_the_rules_and_refuses_bad_ones(tmp_path: Path) -> None:
         wait_until(lambda: query(db, "SELECT count(*) AS n FROM jobs WHERE rule = 'check my lossless files too'"
                                  " AND state = 'done'")[0]["n"] == 1, 60, "the new rule's job")
         assert (tmp_path / "output" / "checked" / "genuine.lossless.json").exists()
+        status = subprocess.run([sys.executable, "-m", "nightowl", "--config", str(config), "status"],
+                                capture_output=True, text=True, check=True).stdout
+        assert "daemon: running since" in status and f"pid {daemon.proc.pid}" in status
         daemon.proc.send_signal(signal.SIGTERM)
         assert daemon.proc.wait(timeout=60) == 0
+        status = subprocess.run([sys.executable, "-m", "nightowl", "--config", str(config), "status", "--json"],
+                                capture_output=True, text=True, check=True).stdout
+        assert json.loads(status)["daemon"]["state"] == "stopped"
     finally:
         if daemon.proc.poll() is None:
             daemon.proc.kill()

@@ -25,7 +25,7 @@ def test_database_is_wal_and_migrated(tmp_path: Path) -> None:
     assert store.db.journal_mode == "wal"
     assert {"files", "jobs", "events"} <= set(store.db.table_names())
     assert [m.name for m in MIGRATIONS.applied(store.db)] == ["m001_initial", "m002_labels", "m003_models",
-                                                            "m004_job_content", "m005_companions"]
+                                                            "m004_job_content", "m005_companions", "m006_daemon"]
 
 
 def test_an_older_database_is_upgraded_on_open(tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ def status_data(settings: Settings, now: datetime | None = None) -> dict[str, An
         classes, file_states = store.file_counts()
         waiting = store.pending_window_jobs()
         models = {kind: record.version for kind in KINDS if (record := active(store, kind)) is not None}
+        daemon = store.daemon()
     finally:
         store.close()
     start, end = next_window(settings.window, now)
@@ -43,6 +44,7 @@ def status_data(settings: Settings, now: datetime | None = None) -> dict[str, An
         "failures": failures,
         "window": {"open": in_window(settings.window, now), "start": start.isoformat(), "end": end.isoformat(),
                    "waiting_jobs": waiting},
+        "daemon": daemon_state(daemon, now.timestamp()),
         "files": files,
         "classes": classes,  # classified files per class
         "file_states": file_states,  # all files per state: classified, unreadable, not_audio, duplicate, gone...
@@ -50,8 +52,37 @@ def status_data(settings: Settings, now: datetime | None = None) -> dict[str, An
     }
 
 
+# a heartbeat older than this (the daemon writes one every 30 s) means it is gone or hung
+STALE_SECONDS = 120.0
+
+
+def daemon_state(row: dict[str, Any] | None, now: float) -> dict[str, Any]:
+    """Whether the daemon runs, from its row: started and not stopped, heard from lately."""
+    if row is None:
+        return {"state": "never started"}
+    out = {"pid": row["pid"], "version": row["version"], "started": row["started"], "last_seen": row["last_seen"]}
+    if row["stopped"] is not None:
+        return {"state": "stopped", **out, "stopped": row["stopped"]}
+    if now - row["last_seen"] > STALE_SECONDS:
+        return {"state": "not heard from", **out}  # killed, crashed or hung: systemd's watchdog restarts it
+    return {"state": "running", **out}
+
+
+def _daemon_line(d: dict[str, Any]) -> str:
+    def when(ts: float) -> str:
+        return f"{datetime.fromtimestamp(ts):%a %d %b %H:%M}"
+
+    if d["state"] == "never started":
+        return "daemon: no record of it running yet"
+    if d["state"] == "stopped":
+        return f"daemon: stopped {when(d['stopped'])}"
+    if d["state"] == "not heard from":
+        return f"daemon: not heard from since {when(d['last_seen'])} (pid {d['pid']}): killed, crashed or hung?"
+    return f"daemon: running since {when(d['started'])} (pid {d['pid']}, nightowl {d['version']})"
+
+
 def status_text(data: dict[str, Any]) -> str:
-    lines = []
+    lines = [_daemon_line(data["daemon"])] if "daemon" in data else []
     t = data["totals"]
     lines.append(f"jobs: {t['queued']} queued, {t['running']} running, {t['done']} done, {t['failed']} failed"
                  f"  ({data['files']} files known)")

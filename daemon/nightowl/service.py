@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import signal
 import threading
 import time
 from pathlib import Path
 
+from . import __version__
 from .analyzer import Analyzer
 from .companions import companion_kind
 from .config import Inbox, Settings
@@ -24,6 +26,7 @@ from .watch import Settler, Watcher, ignored, reconcile
 log = logging.getLogger(__name__)
 
 HEALTH_SECONDS = 5.0
+HEARTBEAT_SECONDS = 30.0  # how often the daemon row says "still here" (nightowl status)
 
 
 class Daemon:
@@ -199,9 +202,10 @@ class Daemon:
         )
         record(store, "daemon", f"nightowl started: watching {len(self.settings.inboxes)} inbox(es),"
                f" {'GPU' if self.gpu else 'no GPU'}, {len(self.rules)} rule(s)")
+        store.daemon_started(os.getpid(), __version__)
         notify("READY=1")
         ping = watchdog_interval()
-        last_health = last_ping = 0.0
+        last_health = last_ping = last_beat = 0.0
         healthy = True
         try:
             while not self.stop_requested.is_set():
@@ -218,6 +222,9 @@ class Daemon:
                                     self.worker.alive(), self._intake_thread.is_alive())
                     notify(f"STATUS={self.status_line(store)}")
                     last_health = now
+                if healthy and now - last_beat >= HEARTBEAT_SECONDS:
+                    store.daemon_alive()
+                    last_beat = now
                 # WATCHDOG=1 only while observers, worker and intake are well: systemd restarts us otherwise
                 if ping is not None and healthy and now - last_ping >= ping:
                     notify("WATCHDOG=1")
@@ -233,5 +240,6 @@ class Daemon:
             self.worker.stop()
             self.analyzer.close()
             record(store, "daemon", "nightowl stopped")
+            store.daemon_stopped()
             store.close()
         return 0

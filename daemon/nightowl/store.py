@@ -143,6 +143,21 @@ def m005_companions(db: Database) -> None:
         db.execute("UPDATE files SET state = 'not_audio', error = NULL, class = NULL WHERE id = ?", [file_id])
 
 
+@MIGRATIONS()
+def m006_daemon(db: Database) -> None:
+    # the running daemon, as `nightowl status` tells it: one row, a heartbeat while it runs
+    db.execute(
+        """CREATE TABLE daemon (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            pid INTEGER NOT NULL,
+            version TEXT NOT NULL,
+            started REAL NOT NULL,
+            last_seen REAL NOT NULL,
+            stopped REAL
+        )"""
+    )
+
+
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 NOT_AUDIO = "not_audio"  # a file's state where it is a companion of the music (companions.py)
 
@@ -594,6 +609,27 @@ class Store:
 
     def pending_window_jobs(self) -> int:
         return next(self.db.query("SELECT count(*) AS n FROM jobs WHERE state = 'queued' AND run_when = 'window'"))["n"]
+
+    # -- the daemon ------------------------------------------------------------
+
+    def daemon_started(self, pid: int, version: str) -> None:
+        now = time.time()
+        self.db.execute(
+            "INSERT INTO daemon (id, pid, version, started, last_seen, stopped) VALUES (1, ?, ?, ?, ?, NULL)"
+            " ON CONFLICT(id) DO UPDATE SET pid = excluded.pid, version = excluded.version,"
+            " started = excluded.started, last_seen = excluded.last_seen, stopped = NULL",
+            [pid, version, now, now],
+        )
+
+    def daemon_alive(self) -> None:
+        self.db.execute("UPDATE daemon SET last_seen = ? WHERE id = 1", [time.time()])
+
+    def daemon_stopped(self) -> None:
+        self.db.execute("UPDATE daemon SET stopped = ?, last_seen = ? WHERE id = 1", [time.time(), time.time()])
+
+    def daemon(self) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM daemon WHERE id = 1"))
+        return rows[0] if rows else None
 
     # -- events --------------------------------------------------------------
 
