@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import soundfile as sf
@@ -58,6 +60,13 @@ def test_explain_says_a_lineage_file_is_not_audio(config_file: Path) -> None:
     code, out = run(config_file, "explain", "--json", str(lineage))
     row = json.loads(out)
     assert row["not_audio"] == "a text file" and row["class"] == "unknown" and row["pipeline"] is None
+
+
+def test_explain_of_a_name_in_an_older_encoding_says_what_to_do(config_file: Path) -> None:
+    raw = os.fsencode(config_file.parent / "inbox") + b"/Bj\xf6rk.flac"
+    shutil.copy(DATA / "loop_tabla.flac", raw)
+    code, out = run(config_file, "explain", os.fsdecode(raw))
+    assert code == 0 and "Bj\\xf6rk.flac" in out and "not valid UTF-8" in out and "convmv" in out
 
 
 def test_explain_marks_a_cue_that_weighs_nothing(config_file: Path) -> None:

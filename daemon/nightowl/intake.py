@@ -16,6 +16,8 @@ from .pipelines import PIPELINES
 from .store import NOT_AUDIO, FileRow, Store
 
 SAMPLE = 256 * 1024
+BAD_NAME = ("the file name is not valid UTF-8 (an older system's encoding): rename it to have it processed,"
+            " e.g. with `convmv -f latin1 -t utf8 --notest`")
 
 
 def fingerprint(path: Path, size: int | None = None) -> str:
@@ -114,9 +116,7 @@ class Intake:
         if shown != spath:
             if spath not in self._bad_names:
                 self._bad_names.add(spath)
-                record(self.store, "unreadable", "the file name is not valid UTF-8 (an older system's encoding):"
-                       " rename it to have it processed, e.g. with `convmv -f latin1 -t utf8 --notest`",
-                       level="warning", path=shown)
+                record(self.store, "unreadable", BAD_NAME, level="warning", path=shown)
             return
         if not inside(path, inbox.path):
             record(self.store, "ignored", "symlink leads outside its inbox: not followed", level="warning", path=spath)

@@ -8,7 +8,7 @@ from typing import Any
 
 from .companions import companion_kind
 from .config import Settings
-from .intake import facts_from
+from .intake import BAD_NAME, facts_from, printable_path
 from .models.registry import KINDS, active
 from .rules import Rule, decide
 from .schedule import in_window, next_window
@@ -137,8 +137,11 @@ def explain_file(settings: Settings, rules: list[tuple[Rule, str]], path: Path) 
     inbox = settings.inbox_of(path)
     rel = path.relative_to(inbox.path).as_posix() if inbox else path.name
     kind = companion_kind(path)
+    shown = printable_path(str(path))
     if kind is not None:  # as intake takes it: not opened as audio
         analysis = Analysis(path=str(path), ok=False, error=f"not audio ({kind}): intake leaves it alone").to_dict()
+    elif shown != str(path):
+        analysis = Analysis(path=shown, ok=False, error=BAD_NAME).to_dict()
     else:
         analysis = analyse_safely(path, settings.class_options())
     if settings.database.exists():
@@ -152,7 +155,7 @@ def explain_file(settings: Settings, rules: list[tuple[Rule, str]], path: Path) 
     check = analysis["lossless_check"]
     decision = decide(rules, facts_from(analysis, inbox.name if inbox else "", rel))
     return {
-        "path": str(path),
+        "path": shown,
         "class": analysis["file_class"],
         "confidence": analysis["confidence"],
         "lossless_check": {k: check.get(k) for k in ("verdict", "source_codec", "cutoff_hz", "confidence")},
