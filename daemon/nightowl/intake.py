@@ -246,8 +246,12 @@ def route_file(
         if not quiet:
             record(store, "routed", f"nothing to do ({why})", path=spath, file_id=file_id)
         return decision, []
-    queued = [job_id for rule in decision.rules if rule.action.pipeline != NO_PIPELINE
-              if (job_id := _queue(settings, store, rule, gpu_available, file_id, spath, on_job_queued, quiet))]
+    queued = []
+    for rule in decision.rules:
+        if rule.action.pipeline != NO_PIPELINE:
+            job_id = _queue(settings, store, rule, gpu_available, file_id, spath, on_job_queued, quiet)
+            if job_id is not None:
+                queued.append(job_id)
     return decision, queued
 
 

@@ -82,7 +82,7 @@ def _daemon_line(d: dict[str, Any]) -> str:
 
 
 def status_text(data: dict[str, Any]) -> str:
-    lines = [_daemon_line(data["daemon"])] if "daemon" in data else []
+    lines = [_daemon_line(data["daemon"])]
     t = data["totals"]
     lines.append(f"jobs: {t['queued']} queued, {t['running']} running, {t['done']} done, {t['failed']} failed"
                  f"  ({data['files']} files known)")

@@ -540,10 +540,10 @@ class Store:
         """Record a failed attempt: requeue with backoff, or mark failed after max_attempts
         (queued afresh where the file was replaced while it ran, as in `finish_job`).
         Returns the new state, or "replaced"."""
-        job = self.job(job_id)
-        assert job is not None
         if self._queued_again(job_id, ran_for):
             return "replaced"
+        job = self.job(job_id)
+        assert job is not None
         if job.attempts >= max_attempts:
             state, not_before = "failed", 0.0
         else:
@@ -625,7 +625,8 @@ class Store:
         self.db.execute("UPDATE daemon SET last_seen = ? WHERE id = 1", [time.time()])
 
     def daemon_stopped(self) -> None:
-        self.db.execute("UPDATE daemon SET stopped = ?, last_seen = ? WHERE id = 1", [time.time(), time.time()])
+        now = time.time()
+        self.db.execute("UPDATE daemon SET stopped = ?, last_seen = ? WHERE id = 1", [now, now])
 
     def daemon(self) -> dict[str, Any] | None:
         rows = list(self.db.query("SELECT * FROM daemon WHERE id = 1"))

@@ -478,7 +478,7 @@ def end_features(head: np.ndarray | None, tail: np.ndarray | None, sample_rate: 
         if x.ndim == 2 and x.shape[1] >= 2:  # the first two channels' mid, as in the middle
             y = g.reduce_pair(x[:, :2], side=False)[0]
         else:
-            y = g.reduce(x.reshape(len(x), -1)[:, 0] if x.ndim == 2 else x)
+            y = g.reduce(x[:, 0] if x.ndim == 2 else x)
         jobs.append((y, g.count(len(x), len(y), END_STRIDE), END_STRIDE, lo, cb.stop))
     crowd_bins = slice(cb.start - lo, cb.stop - lo)
     for key, s in zip(END_KEYS, g.spectra(jobs)):
