@@ -220,6 +220,21 @@ def test_the_active_registered_model_is_used(tmp_path: Path) -> None:
     assert FLAC(outputs[1])["NIGHTOWL_ENGINE"] == ["unet tiny-1"]
 
 
+def test_a_job_on_a_gpu_slot_runs_its_model(tmp_path: Path) -> None:
+    # the worker hands a GPU slot's jobs device "gpu"; the model runs on CUDA where torch
+    # sees it, and on the CPU where it does not, instead of refusing the device's name
+    from tests.restore.test_neural import tiny_checkpoint
+
+    music, sr = _music(1.0)
+    fake = tmp_path / "fake.flac"
+    sf.write(fake, roundtrip(music, sr, Setting("mp3", "128k")), sr, subtype="PCM_16")
+    ctx = _ctx(fake, tmp_path / "out", engine="model")
+    ctx.device = "gpu"
+    ctx.models = {"restore": str(tiny_checkpoint(tmp_path / "tiny.pt", version="tiny-1"))}
+    report = json.loads(Path(run(ctx)[0]).read_text())
+    assert (report["engine"], report["engine_version"]) == ("unet", "tiny-1")
+
+
 def test_cli_dry_run_writes_nothing_and_options_are_checked(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     music, sr = _music(2.0)

@@ -21,6 +21,7 @@ class JobContext:
     output_folder: str  # the rule's subfolder of the output root
     params: dict[str, Any]
     fingerprint: str
+    # the worker's slot ("cpu" or "gpu"), or "auto" when run from the command line
     device: str = "cpu"
     progress: ProgressFn = field(default=lambda stage, fraction: None)
     # the active registered model of each kind ("restore": checkpoint path), if any
@@ -31,6 +32,15 @@ class JobContext:
     work_dir: Path | None = None
     # what the classifier found about the file (probe, speech features...), when it ran
     evidence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def torch_device(self) -> str:
+        """The device setting for a model: "cpu" on a CPU slot, else "auto" (CUDA when torch sees one).
+
+        A GPU slot still says "auto", not "cuda": a driver torch cannot use then costs
+        speed, not the job.
+        """
+        return "cpu" if self.device == "cpu" else "auto"
 
     def output_path(self, suffix: str) -> Path:
         dest = mirror_path(self.output_root, self.output_folder, self.rel_path, suffix)

@@ -58,7 +58,7 @@ class PodcastError(Exception):
 
 
 def _torch_device(ctx: JobContext) -> str:
-    if ctx.device == "cpu":
+    if ctx.torch_device == "cpu":
         return "cpu"
     import torch
 

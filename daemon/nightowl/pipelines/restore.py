@@ -65,7 +65,7 @@ def _estimator(ctx: JobContext, params: RestoreParams) -> Estimator | None:
         return None
     from ..restore.neural import NeuralEstimator  # torch: only when a model is used
 
-    return NeuralEstimator.from_checkpoint(path, device=ctx.device)
+    return NeuralEstimator.from_checkpoint(path, device=ctx.torch_device)
 
 
 def _bitrate_kbps(info: Probe) -> float | None:
