@@ -187,3 +187,18 @@ def test_doctor_checks_the_installation(config_file: Path) -> None:
     code, out = run(config_file, "doctor")
     assert "ok   config" in out and "inotify" in out and "decoders" in out and "gpu" in out
     assert code == 0, out
+
+
+def test_doctor_says_when_whisper_cannot_use_the_gpu(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a GPU the driver shows but CTranslate2 cannot use (here: no CUDA at all; on a real
+    # server: no cuBLAS 12 beside torch's CUDA 13) is found by loading the model on it
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    monkeypatch.setattr("nightowl.doctor.gpu_present", lambda: True)
+    monkeypatch.setenv("NIGHTOWL_DEVICE", "auto")  # the test config says "cpu"
+    code, out = run(config_file, "doctor")
+    line = next(x for x in out.splitlines() if "whisper on gpu" in x)
+    assert line.startswith("WARN") and "CUDA" in line and "transcribe on the CPU" in line
+    assert code == 0, out

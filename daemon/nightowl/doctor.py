@@ -58,6 +58,8 @@ def run_checks(settings: Settings) -> list[Check]:
         out.append(Check("gpu", "ok", "NVIDIA GPU present" if gpu else "no GPU: pipelines run on the CPU"))
     out.append(Check("sqlite", "ok", f"SQLite {sqlite3.sqlite_version}"))
     out.extend(_podcast_models(settings))
+    if gpu and settings.device != "cpu":
+        out.extend(_whisper_on_gpu(settings))
     try:
         import systemd.daemon  # noqa: F401
 
@@ -98,6 +100,29 @@ def _podcast_models(settings: Settings) -> list[Check]:
             out.append(Check(name, "warn", f"{item.name}: not fetched; podcast jobs download it when online and "
                                            f"{then}; `nightowl models fetch` gets it now"))
     return out
+
+
+def _whisper_on_gpu(settings: Settings) -> list[Check]:
+    """Can transcription use the GPU? CTranslate2 finds out only when it first multiplies."""
+    from .pipelines import PodcastParams
+    from .podcast import transcribe
+
+    try:
+        sources = {PodcastParams.model_validate(rule.action.params).whisper_model
+                   for rule, _ in load_rules(settings.rules) if rule.action.pipeline == "podcast"}
+    except RulesError:
+        return []
+    local = sorted(s for s in sources if transcribe.resolve(s, settings.models_folder)[1])
+    if not local:
+        return []  # no podcast rule, or its model is not here yet (said above)
+    try:
+        _, why = transcribe.load_model_for_gpu(local[0], models_dir=settings.models_folder)
+    except transcribe.TranscribeError as exc:
+        return [Check("whisper on gpu", "fail", str(exc))]
+    if why is None:
+        return [Check("whisper on gpu", "ok", f"{local[0]} runs on the GPU")]
+    return [Check("whisper on gpu", "warn", f"CTranslate2 cannot use the GPU ({why}): podcast jobs transcribe "
+                                             "on the CPU; see the README, 'Whisper on a GPU'")]
 
 
 def _inotify(settings: Settings) -> Check:

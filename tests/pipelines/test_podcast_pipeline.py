@@ -195,3 +195,20 @@ def test_dry_run_names_the_models_and_writes_nothing(tmp_path: Path) -> None:
     assert plan["action"] == "run podcast" and plan["transcription"]["from"].endswith("model")
     assert plan["diarization"]["from"].startswith("the hub")
     assert not (tmp_path / "output").exists() or not any((tmp_path / "output").rglob("*.*"))
+
+
+def test_whisper_on_a_gpu_it_cannot_use_runs_on_the_cpu_and_says_so(tmp_path: Path) -> None:
+    import torch
+    from nightowl.pipelines import PodcastParams
+    from nightowl.pipelines.podcast import _transcribe
+    from nightowl.podcast import vad
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    speech, _ = sf.read(SAMPLE_WAV, dtype="float32")
+    spans, clips = vad.find_speech(speech)
+    ctx = _ctx(tmp_path / "episode.mp3", tmp_path / "out")
+    result = _transcribe(ctx, PodcastParams(), speech, {"spans": spans, "clips": clips}, "cuda", lambda f: None)
+    model = result["model"]
+    assert (model["device"], model["compute_type"], model["batch_size"]) == ("cpu", "int8", 1)
+    assert "CUDA" in model["gpu_unusable"] and result["segments"]

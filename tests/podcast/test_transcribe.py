@@ -98,3 +98,25 @@ def test_unsure_words_outside_speech_are_dropped() -> None:
 def test_missing_model_offline_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(tr.TranscribeError, match="models fetch"):
         tr.load_model("small.en", models_dir=tmp_path)
+
+
+def test_whisper_falls_back_to_the_cpu_when_ctranslate2_cannot_use_the_gpu(sample: tuple) -> None:
+    # on this machine CUDA itself is missing; on a GPU whose cuBLAS is not the one
+    # CTranslate2 was built for, the probe's first encode fails the same way
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    model, why = tr.load_model_for_gpu("tiny.en")
+    assert model.model.device == "cpu" and why is not None and "CUDA" in why
+    x, spans, clips = sample
+    words = tr.transcribe(model, x, clips, spans, batch_size=1).to_dict()["segments"]
+    assert words  # the CPU model transcribes
+
+
+def test_a_broken_model_folder_is_a_clear_error(tmp_path) -> None:
+    (tmp_path / "model.bin").write_bytes(b"not a model")
+    with pytest.raises(tr.TranscribeError, match="cannot load Whisper model"):
+        tr.load_model(str(tmp_path))
+    with pytest.raises(tr.TranscribeError, match="cannot load Whisper model"):
+        tr.load_model_for_gpu(str(tmp_path))

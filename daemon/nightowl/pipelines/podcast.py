@@ -19,6 +19,7 @@ that of the largest model, not of all of them.
 from __future__ import annotations
 
 import gc
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -183,11 +184,19 @@ def _transcribe(ctx: JobContext, params: PodcastParams, speech16k: np.ndarray, v
                 tick: Callable[[float], None]) -> dict[str, Any]:
     from ..podcast import transcribe as tr
 
+    why_not_gpu = None
     try:
-        model = tr.load_model(params.whisper_model, models_dir=ctx.models_dir, device=device,
-                              compute_type=params.compute_type)
+        if device == "cuda":
+            model, why_not_gpu = tr.load_model_for_gpu(params.whisper_model, models_dir=ctx.models_dir,
+                                                       compute_type=params.compute_type)
+        else:
+            model = tr.load_model(params.whisper_model, models_dir=ctx.models_dir, device=device,
+                                  compute_type=params.compute_type)
     except tr.TranscribeError as exc:
         raise PodcastError(str(exc)) from exc
+    if why_not_gpu is not None:
+        device = "cpu"
+        print(f"Whisper runs on the CPU: CTranslate2 cannot use the GPU ({why_not_gpu})", file=sys.stderr)
     try:
         batch = params.batch_size or (8 if device == "cuda" else 1)
         spans = [tuple(s) for s in vad["spans"]]
@@ -198,8 +207,12 @@ def _transcribe(ctx: JobContext, params: PodcastParams, speech16k: np.ndarray, v
     finally:
         del model
         _release(device)
-    return {**result.to_dict(), "model": {**description, "compute_type": params.compute_type or
-                                          ("float16" if device == "cuda" else "int8"), "batch_size": batch}}
+    compute = None if why_not_gpu else params.compute_type  # a fallback runs the CPU's default
+    model_facts = {**description, "device": device, "compute_type": compute or ("float16" if device == "cuda" else "int8"),
+                   "batch_size": batch}
+    if why_not_gpu is not None:
+        model_facts["gpu_unusable"] = why_not_gpu
+    return {**result.to_dict(), "model": model_facts}
 
 
 def _source(work: Checkpoints, sources: tuple[tuple[str, str], ...]) -> tuple[str, str] | None:

@@ -75,26 +75,62 @@ def resolve(source: str, models_dir: Path | None) -> tuple[str, bool]:
     return source, False
 
 
-def load_model(source: str, *, models_dir: Path | None = None, device: str = "cpu",
-               compute_type: str | None = None, threads: int = 0) -> Any:
-    from faster_whisper import WhisperModel
+def _model_path(source: str, models_dir: Path | None) -> str:
+    """A local folder holding the model, fetched into the models folder if need be."""
     from faster_whisper.utils import download_model
 
     path, local = resolve(source, models_dir)
+    if local:
+        return path
+    if models_dir is None:
+        raise TranscribeError(f"Whisper model {source!r} is not a folder and no models folder is set")
+    try:
+        return str(download_model(source, output_dir=str(local_folder(models_dir, source))))
+    except Exception as exc:
+        raise TranscribeError(f"cannot load Whisper model {source!r}: it is not a local folder, not in the "
+                              f"models folder, and fetching it failed ({_first_line(exc)}); run "
+                              "`nightowl models fetch` while online or set whisper_model to a local folder") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"
+
+
+def load_model(source: str, *, models_dir: Path | None = None, device: str = "cpu",
+               compute_type: str | None = None, threads: int = 0) -> Any:
+    """A faster-whisper model on `device`; TranscribeError if it cannot be found or loaded."""
+    from faster_whisper import WhisperModel
+
+    path = _model_path(source, models_dir)
     compute = compute_type or ("float16" if device == "cuda" else "int8")
     try:
-        if not local:
-            if models_dir is None:
-                raise TranscribeError(f"Whisper model {source!r} is not a folder and no models folder is set")
-            path = download_model(source, output_dir=str(local_folder(models_dir, source)))
         return WhisperModel(path, device=device, compute_type=compute, cpu_threads=threads, local_files_only=True)
-    except TranscribeError:
-        raise
     except Exception as exc:
-        where = "it is not a local folder, not in the models folder"
-        raise TranscribeError(f"cannot load Whisper model {source!r}: {where}, and fetching it failed "
-                              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); run "
-                              "`nightowl models fetch` while online or set whisper_model to a local folder") from exc
+        raise TranscribeError(f"cannot load Whisper model {source!r} from {path} ({_first_line(exc)})") from exc
+
+
+def load_model_for_gpu(source: str, *, models_dir: Path | None = None,
+                       compute_type: str | None = None) -> tuple[Any, str | None]:
+    """The model on the GPU; or on the CPU, with the reason, when CTranslate2 cannot use the GPU.
+
+    CTranslate2's wheels are built for CUDA 12 and open its cuBLAS (libcublas.so.12)
+    only when the GPU first multiplies, while the torch this project pins brings CUDA
+    13's. So a model that loads on the GPU may still fail at its first word: one encode
+    of silence here finds that out before the job depends on it.
+    """
+    from faster_whisper import WhisperModel
+    from faster_whisper.audio import pad_or_trim
+
+    path = _model_path(source, models_dir)
+    try:
+        model = WhisperModel(path, device="cuda", compute_type=compute_type or "float16", local_files_only=True)
+        model.encode(pad_or_trim(model.feature_extractor(np.zeros(VAD_RATE, dtype=np.float32))))
+        return model, None
+    except (RuntimeError, ValueError) as exc:
+        reason = _first_line(exc)
+    # float16 and the like are GPU types: the CPU gets its own default
+    return load_model(source, models_dir=models_dir, device="cpu"), reason
 
 
 def model_description(model: Any, source: str, models_dir: Path | None) -> dict[str, Any]:
