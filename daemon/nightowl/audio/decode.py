@@ -136,7 +136,7 @@ def _decode_sndfile(path: Path, start: float, duration: float | None) -> tuple[n
     return audio, sr
 
 
-# lossless formats libsndfile reads exactly and about twice as fast as FFmpeg through PyAV
+# lossless formats libsndfile reads exactly, and faster than FFmpeg through PyAV (about 1.4x on a 3-minute FLAC)
 _SNDFILE_FIRST = {".flac", ".wav", ".aif", ".aiff", ".aifc", ".w64", ".caf"}
 
 
