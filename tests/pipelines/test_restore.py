@@ -223,6 +223,8 @@ def test_the_active_registered_model_is_used(tmp_path: Path) -> None:
 def test_a_job_on_a_gpu_slot_runs_its_model(tmp_path: Path) -> None:
     # the worker hands a GPU slot's jobs device "gpu"; the model runs on CUDA where torch
     # sees it, and on the CPU where it does not, instead of refusing the device's name
+    import torch
+
     from tests.restore.test_neural import tiny_checkpoint
 
     music, sr = _music(1.0)
@@ -233,6 +235,7 @@ def test_a_job_on_a_gpu_slot_runs_its_model(tmp_path: Path) -> None:
     ctx.models = {"restore": str(tiny_checkpoint(tmp_path / "tiny.pt", version="tiny-1"))}
     report = json.loads(Path(run(ctx)[0]).read_text())
     assert (report["engine"], report["engine_version"]) == ("unet", "tiny-1")
+    assert report["engine_device"] == ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def test_cli_dry_run_writes_nothing_and_options_are_checked(tmp_path: Path) -> None:

@@ -184,6 +184,8 @@ def run(ctx: JobContext) -> list[str]:
         "output": str(dest),
         "engine": result.engine,
         "engine_version": version,
+        # where the model ran: a GPU slot whose job ran on the CPU shows here (driver, sandbox)
+        "engine_device": estimator.device.type if estimator is not None else "cpu",
         "cutoff_hz": None if result.cutoff.hz is None else round(result.cutoff.hz, 1),
         "filled_share": round(result.changed_share, 4),
         "lossless_check": check.get("verdict"),
