@@ -56,3 +56,49 @@ def test_window_jobs_wait_for_the_window(tmp_path: Path) -> None:
     time.sleep(1.5)
     worker.stop()
     assert store.job(job_id).state == "queued"  # type: ignore[arg-type, union-attr]
+
+
+def test_gpu_ids_come_from_the_daemons_own_setting_first() -> None:
+    from nightowl.devices import gpu_ids
+
+    assert gpu_ids({"CUDA_VISIBLE_DEVICES": "1, GPU-ab12"}) == ["1", "GPU-ab12"]
+    assert gpu_ids({"CUDA_VISIBLE_DEVICES": ""}) == []  # the service was given no GPU
+
+
+def test_each_gpu_job_gets_the_least_busy_gpu(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+
+    from nightowl import worker as worker_module
+    from nightowl.devices import least_busy
+
+    assert least_busy(["a", "b"], ["a"]) == "b" and least_busy(["a", "b"], ["a", "b"]) == "a"
+    assert least_busy([], []) is None
+    settings = load_settings(write_config(tmp_path))
+    settings.workers.gpu_slots = 2
+    store = Store(settings.database)
+    jobs = []
+    for n in range(3):
+        missing = tmp_path / f"nope{n}.flac"  # the jobs fail at once: only their start matters here
+        file_id = store.add_file(path=str(missing), inbox="music", rel_path=missing.name, size=1, mtime=0,
+                                 fingerprint=f"g{n}")
+        jobs.append(store.queue_job(file_id=file_id, pipeline="restore", rule="r", params={}, output_folder="",
+                                    run_when="now", device="gpu"))
+    given: list[str | None] = []
+    real_popen = subprocess.Popen
+
+    def popen(cmd, env=None, **kw):  # type: ignore[no-untyped-def]
+        given.append(env.get("CUDA_VISIBLE_DEVICES"))
+        return real_popen(cmd, env=env, **kw)
+
+    monkeypatch.setattr(worker_module, "gpu_ids", lambda: ["GPU-a", "GPU-b"])
+    monkeypatch.setattr(worker_module.subprocess, "Popen", popen)
+    worker = Worker(settings, gpu_available=True)
+    worker.start()
+    try:
+        assert _wait(lambda: len(given) >= 3)
+    finally:
+        worker.stop()
+    assert sorted(given[:2]) == ["GPU-a", "GPU-b"]  # two at once: one on each GPU
+    assert given[2] in ("GPU-a", "GPU-b")
+    started = [e["message"] for e in store.events() if e["kind"] == "started"]
+    assert any("on GPU 0" in m for m in started) and any("on GPU 1" in m for m in started)

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .config import Settings
+from .devices import gpu_ids, least_busy
 from .eventlog import record
 from .schedule import in_window
 from .store import Job, Store
@@ -41,6 +42,7 @@ class Running:
     proc: subprocess.Popen[bytes]
     deadline: float
     path: str
+    gpu: str | None = None  # the CUDA_VISIBLE_DEVICES a GPU job was given
 
 
 class Worker:
@@ -54,6 +56,8 @@ class Worker:
     ) -> None:
         self.settings = settings
         self.gpu_available = gpu_available
+        # with several GPUs, each GPU job gets the least busy one to itself
+        self.gpus = gpu_ids() if gpu_available else []
         self.clock = clock
         self.running: dict[int, Running] = {}
         self.heartbeat = time.monotonic()
@@ -137,13 +141,21 @@ class Worker:
         token = self.settings.hub_token()
         if token:
             env["HF_TOKEN"] = token
+        gpu = None
         if job.device == "cpu":
             env["CUDA_VISIBLE_DEVICES"] = ""
+        else:
+            gpu = least_busy(self.gpus, [r.gpu for r in self.running.values() if r.gpu is not None])
+            if gpu is not None:
+                env["CUDA_VISIBLE_DEVICES"] = gpu
         proc = subprocess.Popen(cmd, env=env, preexec_fn=_child_setup, start_new_session=True,
                                 stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + self.settings.workers.job_timeout_minutes * 60
-        self.running[job.id] = Running(job, proc, deadline, path)
-        record(self.store, "started", f"job {job.id}: {job.pipeline} started (attempt {job.attempts})",
+        self.running[job.id] = Running(job, proc, deadline, path, gpu)
+        on = ""
+        if gpu is not None and len(self.gpus) > 1:  # UUIDs are listed in nvidia-smi's order
+            on = f" on GPU {self.gpus.index(gpu) if gpu.startswith('GPU-') else gpu}"
+        record(self.store, "started", f"job {job.id}: {job.pipeline} started{on} (attempt {job.attempts})",
                path=path, file_id=job.file_id, job_id=job.id)
 
     def _reap(self) -> None:
