@@ -60,3 +60,28 @@ def test_reroute_from_the_command_line(config_file: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "would queue lossless_check  /in/a.flac" in result.output and "nothing changed" in result.output
     assert store.jobs_for_file(1) == []
+
+
+def test_a_rule_that_now_asks_for_other_parameters_replaces_the_queued_job(config_file: Path,
+                                                                          tmp_path: Path) -> None:
+    # a job is its pipeline and parameters: the queued one with the old parameters must
+    # go, or both would run and write the same outputs; the dry run says so beforehand
+    settings = load_settings(config_file)
+    store = Store(settings.database)
+    fake = _classified(store, "fake.flac", "fake_lossless", "f1")
+    list(reroute(settings, load_rules(settings.rules), None))
+    old = {j.pipeline: j for j in store.jobs_for_file(fake)}["restore"]
+    rules = tmp_path / "mine.toml"
+    rules.write_text('[[rule]]\nname = "restore to WAV"\n[rule.match]\nclass = "fake_lossless"\n'
+                     '[rule.action]\npipeline = "restore"\noutput = "restored"\nwhen = "window"\n'
+                     'params = { format = "wav" }\n')
+    mine = load_rules([rules])
+    preview = list(reroute(settings, mine, None, dry_run=True))
+    assert preview[:2] == ["would queue restore (format=wav)  /in/fake.flac",
+                           "would cancel job 1: lossless_check  /in/fake.flac"]
+    assert f"would cancel job {old.id}: restore  /in/fake.flac" in preview
+    out = list(reroute(settings, mine, None))
+    assert out[-1] == "1 file(s) re-routed: 1 job(s) queued, 2 cancelled"
+    jobs = [(j.pipeline, j.params["format"], j.state) for j in store.jobs_for_file(fake) if j.pipeline == "restore"]
+    assert jobs == [("restore", "flac", "cancelled"), ("restore", "wav", "queued")]
+    assert list(reroute(settings, mine, None, dry_run=True)) == ["1 file(s) looked at; nothing changed (--dry-run)"]

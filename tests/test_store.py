@@ -77,7 +77,7 @@ def test_a_cancelled_job_can_be_queued_again(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
     f = _file(store)
     job_id = _job(store, f)
-    assert store.cancel_queued(f, keep_pipelines=[]) == [job_id]
+    assert store.cancel_queued(f, keep=[]) == [job_id]
     assert _job(store, f) == job_id and store.job(job_id).state == "queued"  # type: ignore[union-attr]
 
 

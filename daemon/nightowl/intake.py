@@ -150,7 +150,7 @@ class Intake:
             else:
                 self.store.replace_file_content(known.id, size=st.st_size, mtime=st.st_mtime, fingerprint=fp)
                 # the rules decide afresh what the new content needs (queue_job takes its rows up again)
-                cancelled = self.store.cancel_queued(known.id, keep_pipelines=[])
+                cancelled = self.store.cancel_queued(known.id, keep=[])
                 note = f" ({len(cancelled)} queued job(s) cancelled)" if cancelled else ""
                 record(self.store, "changed", f"file content changed: classifying again{note}", path=spath,
                        file_id=known.id)

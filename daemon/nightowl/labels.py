@@ -35,7 +35,7 @@ def label_file(settings: Settings, rules: list[tuple[Rule, str]], path: Path, fi
         yield f"labelled {Path(row.path).name} as {file_class} (the classifier said {was})"
         decision, _ = route_file(settings, store, rules, use_gpu(settings.device), row.id, row.path,
                                  facts_of_row(row, file_class))
-        for job_id in store.cancel_queued(row.id, keep_pipelines=decision.pipelines):
+        for job_id in store.cancel_queued(row.id, keep=decision.jobs):
             record(store, "cancelled", f"job {job_id} cancelled: the file's class changed", path=row.path,
                    file_id=row.id, job_id=job_id)
             yield f"job {job_id} cancelled"

@@ -10,6 +10,7 @@ evidence are what the rules see.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from .config import Settings
 from .devices import use_gpu
@@ -31,22 +32,22 @@ def reroute(settings: Settings, rules: list[tuple[Rule, str]], paths: list[str] 
             files += 1
             facts = facts_of_row(row)  # a label is the stored class already
             if dry_run:
-                wanted = {p for r in decide(rules, facts).rules if (p := r.action.pipeline) in PIPELINES
-                          and PIPELINES[p].available}
-                jobs = store.jobs_for_file(row.id)
-                have = {j.pipeline for j in jobs if j.state != "cancelled"}
-                for pipeline in sorted(wanted - have):
-                    yield f"would queue {pipeline}  {row.path}"
-                for job in jobs:
-                    if job.state == "queued" and job.pipeline not in wanted:
-                        yield f"would cancel job {job.id}: {job.pipeline}  {row.path}"
+                # the same questions the real run asks: queue_job's, and cancel_queued's
+                wanted = [(p, params) for p, params in decide(rules, facts).jobs if PIPELINES[p].available]
+                for pipeline, params in wanted:
+                    if not store.has_job(row.id, pipeline, params):
+                        yield f"would queue {pipeline}{_shown(pipeline, params)}  {row.path}"
+                for job in store.jobs_for_file(row.id):
+                    if job.state == "queued" and (job.pipeline, job.params) not in wanted:
+                        yield f"would cancel job {job.id}: {job.pipeline}{_shown(job.pipeline, job.params)}  {row.path}"
                 continue
             decision, new = route_file(settings, store, rules, gpu, row.id, row.path, facts, quiet=True)
             for job_id in new:
                 queued += 1
                 job = store.job(job_id)
-                yield f"queued job {job_id}: {job.pipeline if job else '?'}  {row.path}"
-            for job_id in store.cancel_queued(row.id, keep_pipelines=decision.pipelines):
+                shown = f"{job.pipeline}{_shown(job.pipeline, job.params)}" if job else "?"
+                yield f"queued job {job_id}: {shown}  {row.path}"
+            for job_id in store.cancel_queued(row.id, keep=decision.jobs):
                 cancelled += 1
                 record(store, "cancelled", f"job {job_id} cancelled: the rules no longer ask for it",
                        path=row.path, file_id=row.id, job_id=job_id)
@@ -57,3 +58,10 @@ def reroute(settings: Settings, rules: list[tuple[Rule, str]], paths: list[str] 
             yield f"{files} file(s) looked at; nothing changed (--dry-run)"
     finally:
         store.close()
+
+
+def _shown(pipeline: str, params: dict[str, Any]) -> str:
+    """The parameters a rule sets away from the pipeline's defaults: ` (format=wav)`."""
+    defaults = PIPELINES[pipeline].params().model_dump() if pipeline in PIPELINES else {}
+    changed = {k: v for k, v in sorted(params.items()) if defaults.get(k, object()) != v}
+    return f" ({', '.join(f'{k}={v}' for k, v in changed.items())})" if changed else ""

@@ -162,6 +162,11 @@ class Decision:
     def pipelines(self) -> list[str]:
         return [r.action.pipeline for r in self.rules if r.action.pipeline != NO_PIPELINE]
 
+    @property
+    def jobs(self) -> list[tuple[str, dict[str, Any]]]:
+        """The (pipeline, parameters) of each job the matching rules ask for."""
+        return [(r.action.pipeline, r.action.params) for r in self.rules if r.action.pipeline != NO_PIPELINE]
+
 
 def _location(err: dict[str, Any], data: dict[str, Any]) -> str:
     loc = list(err["loc"])

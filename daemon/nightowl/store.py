@@ -471,14 +471,25 @@ class Store:
         )
         return bool(cur.rowcount)
 
-    def cancel_queued(self, file_id: int, keep_pipelines: list[str]) -> list[int]:
-        """Cancel a file's queued jobs of other pipelines (after its class was corrected)."""
+    def cancel_queued(self, file_id: int, keep: list[tuple[str, dict[str, Any]]]) -> list[int]:
+        """Cancel a file's queued jobs but those of `keep`, (pipeline, parameters) pairs: a job
+        is its pipeline and parameters, so one the rules now want other parameters for goes."""
+        wanted = {(pipeline, _dumps(params)) for pipeline, params in keep}
         rows = [r for r in self.db.query(
-            "SELECT id, pipeline FROM jobs WHERE file_id = ? AND state = 'queued'", [file_id])
-            if r["pipeline"] not in keep_pipelines]
+            "SELECT id, pipeline, params FROM jobs WHERE file_id = ? AND state = 'queued'", [file_id])
+            if (r["pipeline"], r["params"]) not in wanted]
         for r in rows:
             self.db.execute("UPDATE jobs SET state = 'cancelled', finished = ? WHERE id = ?", [time.time(), r["id"]])
         return [r["id"] for r in rows]
+
+    def has_job(self, file_id: int, pipeline: str, params: dict[str, Any]) -> bool:
+        """Whether `queue_job` would find this job there already for the file's current
+        content (queued, running, done or failed), and so queue nothing."""
+        rows = self.db.query(
+            """SELECT 1 FROM jobs WHERE file_id = ? AND pipeline = ? AND params = ? AND state != 'cancelled'
+                 AND (state = 'running' OR fingerprint IS (SELECT fingerprint FROM files WHERE id = ?))""",
+            [file_id, pipeline, _dumps(params), file_id])
+        return any(True for _ in rows)
 
     def job(self, job_id: int) -> Job | None:
         rows = list(self.db.query("SELECT * FROM jobs WHERE id = ?", [job_id]))
