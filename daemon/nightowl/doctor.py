@@ -122,7 +122,8 @@ def _whisper_on_gpu(settings: Settings) -> list[Check]:
     if why is None:
         return [Check("whisper on gpu", "ok", f"{local[0]} runs on the GPU")]
     return [Check("whisper on gpu", "warn", f"CTranslate2 cannot use the GPU ({why}): podcast jobs transcribe "
-                                             "on the CPU; see the README, 'Whisper on a GPU'")]
+                                             "on the CPU; `pip install 'nightowl[whisper-gpu]'` gives it the GPU "
+                                             "(README, 'Whisper on a GPU')")]
 
 
 def _inotify(settings: Settings) -> Check:

@@ -120,3 +120,34 @@ def test_a_broken_model_folder_is_a_clear_error(tmp_path) -> None:
         tr.load_model(str(tmp_path))
     with pytest.raises(tr.TranscribeError, match="cannot load Whisper model"):
         tr.load_model_for_gpu(str(tmp_path))
+
+
+def test_the_wheels_cublas12_is_loaded_so_ctranslate2_finds_it_by_name(tmp_path) -> None:
+    # stand-ins built here with the real library names and sonames: after the preload, a
+    # dlopen by bare name (what CTranslate2 does) finds them, with no LD_LIBRARY_PATH
+    import ctypes
+    import shutil
+    import subprocess
+
+    if shutil.which("gcc") is None:
+        pytest.skip("no C compiler to build the stand-in libraries")
+    assert tr.preload_cublas12([str(tmp_path)]) == []  # nothing installed: nothing loaded
+    lib = tmp_path / "nvidia" / "cublas" / "lib"
+    lib.mkdir(parents=True)
+    (tmp_path / "blas.c").write_text("int nightowl_standin(void) { return 12; }\n")
+    for name in ("libcublasLt.so.12", "libcublas.so.12"):
+        subprocess.run(["gcc", "-shared", "-fPIC", f"-Wl,-soname,{name}", "-o", str(lib / name),
+                        str(tmp_path / "blas.c")], check=True)
+    with pytest.raises(OSError):
+        ctypes.CDLL("libcublas.so.12")  # not on the loader's path
+    loaded = tr.preload_cublas12([str(tmp_path)])
+    assert loaded == [str(lib / "libcublasLt.so.12"), str(lib / "libcublas.so.12")]
+    assert ctypes.CDLL("libcublas.so.12").nightowl_standin() == 12
+
+
+def test_a_broken_cublas12_is_not_loaded(tmp_path) -> None:
+    lib = tmp_path / "nvidia" / "cublas" / "lib"
+    lib.mkdir(parents=True)
+    for name in ("libcublasLt.so.12", "libcublas.so.12"):
+        (lib / name).write_bytes(b"not a library")
+    assert tr.preload_cublas12([str(tmp_path)]) == []

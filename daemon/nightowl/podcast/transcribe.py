@@ -110,6 +110,28 @@ def load_model(source: str, *, models_dir: Path | None = None, device: str = "cp
         raise TranscribeError(f"cannot load Whisper model {source!r} from {path} ({_first_line(exc)})") from exc
 
 
+# CUDA 12's cuBLAS as the `nvidia-cublas-cu12` wheel installs it, which the loader does
+# not search: loaded here first, CTranslate2's own dlopen by name then finds it loaded
+CUBLAS12 = ("nvidia/cublas/lib/libcublasLt.so.12", "nvidia/cublas/lib/libcublas.so.12")
+
+
+def preload_cublas12(search: list[str] | None = None) -> list[str]:
+    """Load the wheel's cuBLAS 12 where one is installed; the libraries loaded."""
+    import ctypes
+    import sys
+
+    for root in search if search is not None else sys.path:
+        paths = [Path(root or ".") / rel for rel in CUBLAS12]
+        if all(p.is_file() for p in paths):
+            try:
+                for p in paths:  # Lt first: libcublas needs it
+                    ctypes.CDLL(str(p), mode=ctypes.RTLD_GLOBAL)
+            except OSError:
+                return []
+            return [str(p) for p in paths]
+    return []
+
+
 def load_model_for_gpu(source: str, *, models_dir: Path | None = None,
                        compute_type: str | None = None) -> tuple[Any, str | None]:
     """The model on the GPU; or on the CPU, with the reason, when CTranslate2 cannot use the GPU.
@@ -123,6 +145,7 @@ def load_model_for_gpu(source: str, *, models_dir: Path | None = None,
     from faster_whisper.audio import pad_or_trim
 
     path = _model_path(source, models_dir)
+    preload_cublas12()
     try:
         model = WhisperModel(path, device="cuda", compute_type=compute_type or "float16", local_files_only=True)
         model.encode(pad_or_trim(model.feature_extractor(np.zeros(VAD_RATE, dtype=np.float32))))
