@@ -195,3 +195,15 @@ def test_loud_moments_is_numpys_closest_observation_quantile(frames: int) -> Non
     power = np.random.default_rng(frames).exponential(size=(frames, 64)).astype(np.float32)
     expected = np.quantile(power, 0.9, axis=0, method="closest_observation")
     assert np.array_equal(loud_moments(power), expected)
+
+
+def test_a_high_rate_file_reaching_far_past_any_lossy_band_is_not_likened_to_opus() -> None:
+    # a 96 kHz file whose faint top reaches 47 kHz: inconclusive, but "Opus and LAME at
+    # 320 kbps stop about there" (20 kHz) would be a wrong reason
+    sr = 96000
+    t = np.arange(sr * 8) / sr
+    x = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)  # its rounding noise is the faint top
+    result = check_lossless([x], sr)
+    assert result.verdict == "inconclusive"
+    assert result.reasons == ["the music reaches 47.6 kHz and no further, with no codec's edge: "
+                              "too faint up there to call it lossless"]

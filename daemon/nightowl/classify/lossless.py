@@ -83,6 +83,9 @@ SILENT_WIDTH_HZ = 500.0
 TOP_MUSIC_DB = 15.0
 # music that stops without an edge above this is as high as the highest lossy lowpasses
 HIGH_TOP_HZ = 19000.0
+# the most a lossy codec keeps at 44.1/48 kHz, with margin: a reach past it (a high-rate
+# file) is no sign of Opus or a 320 kbps MP3, whatever else it leaves open
+LOSSY_REACH_HZ = 22500.0
 
 
 @dataclass(frozen=True)
@@ -446,7 +449,8 @@ def decide(f: dict[str, float]) -> LosslessCheck:
         why = f"a {drop:.0f} dB fall at {khz:.1f} kHz, too gentle or too small to be a codec's lowpass"
     elif reach >= HIGH_TOP_HZ:
         why = (f"the music reaches {reach / 1000:.1f} kHz and no further, with no codec's edge: "
-               "Opus and LAME at 320 kbps stop about there too")
+               + ("Opus and LAME at 320 kbps stop about there too" if reach <= LOSSY_REACH_HZ
+                  else "too faint up there to call it lossless"))
     else:
         why = "too little high-frequency content to tell (dull or quiet material)"
     return LosslessCheck("inconclusive", None, fc or None, 0.5, f, [why])
