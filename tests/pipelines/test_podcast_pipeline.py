@@ -212,3 +212,14 @@ def test_whisper_on_a_gpu_it_cannot_use_runs_on_the_cpu_and_says_so(tmp_path: Pa
     model = result["model"]
     assert (model["device"], model["compute_type"], model["batch_size"]) == ("cpu", "int8", 1)
     assert "CUDA" in model["gpu_unusable"] and result["segments"]
+
+
+def test_without_speech_whisper_is_not_needed(tmp_path: Path) -> None:
+    from nightowl.pipelines import PodcastParams
+    from nightowl.pipelines.podcast import _transcribe
+
+    # a model that cannot be found would fail the job if it were loaded
+    params = PodcastParams(whisper_model=str(tmp_path / "no-such-model"))
+    result = _transcribe(_ctx(tmp_path / "episode.mp3", tmp_path / "out"), params, np.zeros(16000, np.float32),
+                         {"spans": [], "clips": []}, "cpu", lambda f: None)
+    assert result["segments"] == [] and result["model"]["ran"] is False

@@ -184,6 +184,9 @@ def _transcribe(ctx: JobContext, params: PodcastParams, speech16k: np.ndarray, v
                 tick: Callable[[float], None]) -> dict[str, Any]:
     from ..podcast import transcribe as tr
 
+    if not vad["clips"]:  # no speech heard: Whisper is not loaded, fetched or tried on the GPU
+        return {**tr.Transcript([], params.language or "", 0.0, []).to_dict(),
+                "model": {"source": params.whisper_model, "ran": False, "note": "no speech found"}}
     why_not_gpu = None
     try:
         if device == "cuda":
