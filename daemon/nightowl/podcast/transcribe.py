@@ -138,8 +138,9 @@ def load_model_for_gpu(source: str, *, models_dir: Path | None = None,
 
     CTranslate2's wheels are built for CUDA 12 and open its cuBLAS (libcublas.so.12)
     only when the GPU first multiplies, while the torch this project pins brings CUDA
-    13's. So a model that loads on the GPU may still fail at its first word: one encode
-    of silence here finds that out before the job depends on it.
+    13's (the `whisper-gpu` extra adds 12's: `preload_cublas12`). So a model that loads
+    on the GPU may still fail at its first word: one encode of silence here finds that
+    out before the job depends on it.
     """
     from faster_whisper import WhisperModel
     from faster_whisper.audio import pad_or_trim
