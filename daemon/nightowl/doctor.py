@@ -6,10 +6,14 @@ import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import Settings
 from .devices import gpu_present
 from .rules import RulesError, load_rules
+
+if TYPE_CHECKING:
+    from .pipelines import PodcastParams
 
 DECODERS = ["flac", "alac", "wavpack", "mp3float", "aac", "libopus", "opus", "vorbis", "wmav2", "ape"]
 
@@ -69,16 +73,22 @@ def run_checks(settings: Settings) -> list[Check]:
     return out
 
 
-def _podcast_models(settings: Settings) -> list[Check]:
-    """Which podcast models are there to run offline, and which would need the hub."""
+def _podcast_params(settings: Settings) -> list[PodcastParams]:
+    """The parameters of each podcast rule (none where the rules do not load: said above)."""
     from .pipelines import PodcastParams
-    from .podcast.fetch import wanted
 
     try:
-        params = [PodcastParams.model_validate(rule.action.params) for rule, _ in load_rules(settings.rules)
-                  if rule.action.pipeline == "podcast"]
+        return [PodcastParams.model_validate(rule.action.params) for rule, _ in load_rules(settings.rules)
+                if rule.action.pipeline == "podcast"]
     except RulesError:
         return []
+
+
+def _podcast_models(settings: Settings) -> list[Check]:
+    """Which podcast models are there to run offline, and which would need the hub."""
+    from .podcast.fetch import wanted
+
+    params = _podcast_params(settings)
     if not params:
         return []
     from .podcast import diarize, separate, transcribe
@@ -104,14 +114,9 @@ def _podcast_models(settings: Settings) -> list[Check]:
 
 def _whisper_on_gpu(settings: Settings) -> list[Check]:
     """Can transcription use the GPU? CTranslate2 finds out only when it first multiplies."""
-    from .pipelines import PodcastParams
     from .podcast import transcribe
 
-    try:
-        sources = {PodcastParams.model_validate(rule.action.params).whisper_model
-                   for rule, _ in load_rules(settings.rules) if rule.action.pipeline == "podcast"}
-    except RulesError:
-        return []
+    sources = {p.whisper_model for p in _podcast_params(settings)}
     local = sorted(s for s in sources if transcribe.resolve(s, settings.models_folder)[1])
     if not local:
         return []  # no podcast rule, or its model is not here yet (said above)

@@ -37,9 +37,8 @@ def reroute(settings: Settings, rules: list[tuple[Rule, str]], paths: list[str] 
                 for pipeline, params in wanted:
                     if not store.has_job(row.id, pipeline, params):
                         yield f"would queue {pipeline}{_shown(pipeline, params)}  {row.path}"
-                for job in store.jobs_for_file(row.id):
-                    if job.state == "queued" and (job.pipeline, job.params) not in wanted:
-                        yield f"would cancel job {job.id}: {job.pipeline}{_shown(job.pipeline, job.params)}  {row.path}"
+                for job in store.unwanted_queued(row.id, wanted):
+                    yield f"would cancel job {job.id}: {job.pipeline}{_shown(job.pipeline, job.params)}  {row.path}"
                 continue
             decision, new = route_file(settings, store, rules, gpu, row.id, row.path, facts, quiet=True)
             for job_id in new:

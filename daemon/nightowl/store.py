@@ -471,16 +471,19 @@ class Store:
         )
         return bool(cur.rowcount)
 
-    def cancel_queued(self, file_id: int, keep: list[tuple[str, dict[str, Any]]]) -> list[int]:
-        """Cancel a file's queued jobs but those of `keep`, (pipeline, parameters) pairs: a job
-        is its pipeline and parameters, so one the rules now want other parameters for goes."""
+    def unwanted_queued(self, file_id: int, keep: list[tuple[str, dict[str, Any]]]) -> list[Job]:
+        """A file's queued jobs but those of `keep`, (pipeline, parameters) pairs: a job is
+        its pipeline and parameters, so one the rules now want other parameters for is not kept."""
         wanted = {(pipeline, _dumps(params)) for pipeline, params in keep}
-        rows = [r for r in self.db.query(
-            "SELECT id, pipeline, params FROM jobs WHERE file_id = ? AND state = 'queued'", [file_id])
-            if (r["pipeline"], r["params"]) not in wanted]
-        for r in rows:
-            self.db.execute("UPDATE jobs SET state = 'cancelled', finished = ? WHERE id = ?", [time.time(), r["id"]])
-        return [r["id"] for r in rows]
+        rows = self.db.query("SELECT * FROM jobs WHERE file_id = ? AND state = 'queued' ORDER BY id", [file_id])
+        return [Job.from_row(r) for r in rows if (r["pipeline"], r["params"]) not in wanted]
+
+    def cancel_queued(self, file_id: int, keep: list[tuple[str, dict[str, Any]]]) -> list[int]:
+        """Cancel a file's queued jobs but those of `keep` (see `unwanted_queued`)."""
+        ids = [job.id for job in self.unwanted_queued(file_id, keep)]
+        for job_id in ids:
+            self.db.execute("UPDATE jobs SET state = 'cancelled', finished = ? WHERE id = ?", [time.time(), job_id])
+        return ids
 
     def has_job(self, file_id: int, pipeline: str, params: dict[str, Any]) -> bool:
         """Whether `queue_job` would find this job there already for the file's current

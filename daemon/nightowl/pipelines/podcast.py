@@ -210,8 +210,8 @@ def _transcribe(ctx: JobContext, params: PodcastParams, speech16k: np.ndarray, v
     finally:
         del model
         _release(device)
-    compute = None if why_not_gpu else params.compute_type  # a fallback runs the CPU's default
-    model_facts = {**description, "device": device, "compute_type": compute or ("float16" if device == "cuda" else "int8"),
+    asked = None if why_not_gpu else params.compute_type  # a fallback runs the CPU's default
+    model_facts = {**description, "device": device, "compute_type": tr.compute_type_for(device, asked),
                    "batch_size": batch}
     if why_not_gpu is not None:
         model_facts["gpu_unusable"] = why_not_gpu

@@ -97,13 +97,18 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
+def compute_type_for(device: str, asked: str | None = None) -> str:
+    """The CTranslate2 compute type: the one asked for, else float16 on a GPU and int8 on the CPU."""
+    return asked or ("float16" if device == "cuda" else "int8")
+
+
 def load_model(source: str, *, models_dir: Path | None = None, device: str = "cpu",
                compute_type: str | None = None, threads: int = 0) -> Any:
     """A faster-whisper model on `device`; TranscribeError if it cannot be found or loaded."""
     from faster_whisper import WhisperModel
 
     path = _model_path(source, models_dir)
-    compute = compute_type or ("float16" if device == "cuda" else "int8")
+    compute = compute_type_for(device, compute_type)
     try:
         return WhisperModel(path, device=device, compute_type=compute, cpu_threads=threads, local_files_only=True)
     except Exception as exc:
@@ -148,7 +153,8 @@ def load_model_for_gpu(source: str, *, models_dir: Path | None = None,
     path = _model_path(source, models_dir)
     preload_cublas12()
     try:
-        model = WhisperModel(path, device="cuda", compute_type=compute_type or "float16", local_files_only=True)
+        model = WhisperModel(path, device="cuda", compute_type=compute_type_for("cuda", compute_type),
+                             local_files_only=True)
         model.encode(pad_or_trim(model.feature_extractor(np.zeros(VAD_RATE, dtype=np.float32))))
         return model, None
     except (RuntimeError, ValueError) as exc:
