@@ -6,6 +6,7 @@ import struct
 import zlib
 from pathlib import Path
 
+import av
 import numpy as np
 
 from bench.transcode import encode_av
@@ -29,3 +30,25 @@ def png(width: int = 1, height: int = 1) -> bytes:
         + chunk(b"IDAT", zlib.compress(rows))
         + chunk(b"IEND", b"")
     )
+
+
+def music_video(path: Path, audio: np.ndarray, sr: int) -> Path:
+    """An MP4 with a few frames of moving picture and the audio as AAC."""
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("mpeg4", rate=10)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        sound = out.add_stream("aac", rate=sr, layout="stereo")
+        for i in range(10):
+            picture = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 20, np.uint8), format="rgb24")
+            for packet in video.encode(picture):
+                out.mux(packet)
+        planar = np.ascontiguousarray(audio.T)
+        for first in range(0, planar.shape[1], 1024):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(planar[:, first:first + 1024]),
+                                               format="fltp", layout="stereo")
+            frame.sample_rate = sr
+            for packet in sound.encode(frame):
+                out.mux(packet)
+        for packet in [*video.encode(None), *sound.encode(None)]:
+            out.mux(packet)
+    return path

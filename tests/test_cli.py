@@ -7,11 +7,13 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
 from bench.transcode import Setting, roundtrip
 from conftest import DATA
+from encoded import music_video
 from nightowl.cli import main
 from nightowl.store import Store
 
@@ -50,6 +52,16 @@ def test_explain_text_says_why(config_file: Path) -> None:
     code, out = run(config_file, "explain", str(_fake(config_file.parent / "f.flac")))
     assert code == 0
     assert "class: fake_lossless" in out and "rule 'fake-lossless report' matches" in out and "kHz" in out
+
+
+def test_explain_leaves_a_music_video_alone(config_file: Path) -> None:
+    audio, sr = sf.read(DATA / "guit_em9.flac", dtype="float32", always_2d=True)
+    clip = music_video(config_file.parent / "inbox" / "clip.mp4", audio[: 3 * sr], sr)
+    code, out = run(config_file, "explain", str(clip))
+    assert code == 0 and "with video" in out and "rule 'videos: leave alone' matches" in out
+    code, out = run(config_file, "explain", "--json", str(clip))
+    row = json.loads(out)
+    assert row["class"] == "lossy_music" and row["pipeline"] is None and row["probe"]["video"] is True
 
 
 def test_explain_says_a_lineage_file_is_not_audio(config_file: Path) -> None:
@@ -186,6 +198,16 @@ def test_process_of_a_corrupt_file_fails_cleanly(config_file: Path, tmp_path: Pa
 def test_doctor_checks_the_installation(config_file: Path) -> None:
     code, out = run(config_file, "doctor")
     assert "ok   config" in out and "inotify" in out and "decoders" in out and "gpu" in out
+    output = next(line for line in out.splitlines() if " output: " in line)
+    assert "writable" in output and "free" in output  # the space results have to go into
+    assert code == 0, out
+
+
+def test_doctor_warns_when_the_output_disk_is_nearly_full(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("nightowl.doctor.shutil.disk_usage", lambda _: shutil._ntuple_diskusage(1 << 40, 1 << 40, 5 << 20))
+    code, out = run(config_file, "doctor")
+    output = next(line for line in out.splitlines() if " output: " in line)
+    assert output.startswith("WARN") and "only 5 MiB free" in output and "fails" in output
     assert code == 0, out
 
 

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import errno
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -60,3 +64,53 @@ def test_an_error_while_writing_keeps_the_old_output(tmp_path: Path) -> None:
             raise RuntimeError("killed")
     assert json.loads(dest.read_text()) == {"v": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def _full_disk_mount(tmp_path: Path) -> Path:
+    """A real 256 KiB file system (tmpfs), where this user may mount one."""
+    where = tmp_path / "small"
+    where.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(where)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    return where
+
+
+@pytest.mark.parametrize("error", [OSError(errno.ENOSPC, "No space left on device"), RuntimeError("System error.")])
+def test_a_full_disk_is_said_in_those_words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            error: Exception) -> None:
+    # libsndfile says only "System error." when a FLAC does not fit: the free space tells
+    monkeypatch.setattr("nightowl.outputs.shutil.disk_usage", lambda _: shutil._ntuple_diskusage(1 << 30, 1 << 30, 0))
+    dest = tmp_path / "song.flac"
+    with pytest.raises(OutputError, match=r"no space left on the disk of .* \(0 KiB free\) while writing song\.flac"):
+        with atomic_output(dest) as tmp:
+            tmp.write_bytes(b"half")
+            raise error
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_other_errors_on_a_roomy_disk_pass_unchanged(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="System error"):
+        with atomic_output(tmp_path / "song.flac"):
+            raise RuntimeError("System error.")
+
+
+def test_a_restore_onto_a_really_full_disk_fails_cleanly(tmp_path: Path) -> None:
+    """The restore pipeline's 24-bit FLAC on a file system it does not fit on: the job
+    fails saying so, and neither the output nor its temporary is left behind."""
+    from click.testing import CliRunner
+
+    from conftest import DATA
+    from nightowl.cli import main
+
+    small = _full_disk_mount(tmp_path)
+    try:
+        src = tmp_path / "song.flac"
+        src.write_bytes((DATA / "loop_tabla.flac").read_bytes())
+        result = CliRunner().invoke(main, ["process", str(src), "--pipeline", "restore", "--out", str(small)])
+        assert result.exit_code == 1
+        assert "no space left on the disk of" in result.output and "nothing was put in place" in result.output
+        assert [p.name for p in small.rglob("*") if p.is_file()] == []
+        assert src.read_bytes() == (DATA / "loop_tabla.flac").read_bytes()
+    finally:
+        subprocess.run(["umount", str(small)], check=False)

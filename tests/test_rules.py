@@ -33,6 +33,26 @@ def test_shipped_rules_route_each_class_to_its_pipeline() -> None:
     # a soundboard recording is a concert that needs no de-rooming
     assert decide(rules, facts(file_class="concert", source="sbd")).pipeline is None
     assert decide(rules, facts(file_class="unknown")).pipeline is None
+    # a music video's soundtrack is lossy music, but the video is left alone
+    video = decide(rules, facts(file_class="lossy_music", video=True))
+    assert video.pipeline is None and video.rule is not None and video.rule.name == "videos: leave alone"
+
+
+def test_a_rule_can_ask_for_video_or_for_none(tmp_path: Path) -> None:
+    rules = load_rules([_write(tmp_path, """
+[[rule]]
+name = "filmed shows"
+match = { video = true, class = "concert" }
+action = { pipeline = "lossless_check" }
+[[rule]]
+name = "sound only"
+match = { video = false }
+action = { pipeline = "restore" }
+""")])
+    assert decide(rules, facts(file_class="concert", video=True)).rule.name == "filmed shows"  # type: ignore[union-attr]
+    sound = decide(rules, facts(file_class="concert"))
+    assert sound.rule.name == "sound only" and "it holds no video" in sound.reasons[0]  # type: ignore[union-attr]
+    assert decide(rules, facts(file_class="podcast", video=True)).rule is None
 
 
 def test_first_matching_rule_wins_and_each_condition_counts(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +26,30 @@ class Check:
     message: str
 
 
+# under this much free space the output and state folders get a warning: a night's
+# restored albums (24-bit FLAC) and podcast masters can take several GiB
+LOW_SPACE = 1 << 30
+
+
+def _existing(path: Path) -> Path:
+    """`path`, or its nearest parent that exists (a folder `nightowl run` creates later)."""
+    while not path.exists():
+        path = path.parent
+    return path
+
+
 def _writable(path: Path) -> bool:
-    probe = path
-    while not probe.exists():
-        probe = probe.parent
-    return os.access(probe, os.W_OK)
+    return os.access(_existing(path), os.W_OK)
+
+
+def _space(name: str, path: Path) -> Check:
+    if not _writable(path):
+        return Check(name, "fail", f"{path} not writable")
+    free = shutil.disk_usage(_existing(path)).free
+    if free < LOW_SPACE:
+        return Check(name, "warn", f"{path} writable, but only {free / 2**20:.0f} MiB free: "
+                                   "a job whose results do not fit fails (and is tried again later)")
+    return Check(name, "ok", f"{path} writable, {free / 2**30:.1f} GiB free")
 
 
 def run_checks(settings: Settings) -> list[Check]:
@@ -50,9 +70,7 @@ def run_checks(settings: Settings) -> list[Check]:
         else:
             how = f"polled every {inbox.interval:g} s" if inbox.poll else "inotify"
             out.append(Check(f"inbox {inbox.name}", "ok", f"{p} readable ({how})"))
-    for name, p in (("output", settings.output), ("state", settings.state_dir)):
-        level = "ok" if _writable(p) else "fail"
-        out.append(Check(name, level, f"{p} {'writable' if level == 'ok' else 'not writable'}"))
+    out += [_space("output", settings.output), _space("state", settings.state_dir)]
     out.append(_inotify(settings))
     out.append(_decoders())
     gpu = gpu_present()

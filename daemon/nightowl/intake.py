@@ -86,6 +86,7 @@ def facts_from(analysis: dict[str, Any], inbox: str, rel_path: str) -> FileFacts
         verdict=check.get("verdict"),
         source_codec=check.get("source_codec"),
         source=((analysis.get("evidence") or {}).get("concert") or {}).get("source"),
+        video=bool(probe.get("video")),
     )
 
 

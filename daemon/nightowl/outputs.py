@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,11 +70,29 @@ def clear_stale_temporaries(dest: Path) -> None:
             stale.unlink(missing_ok=True)
 
 
+# a disk with less than this free when a write failed is taken to be full: libsndfile
+# and some other writers report a full disk only as "System error", without an errno
+FULL_BYTES = 1 << 20
+
+
+def _disk_full(folder: Path, exc: BaseException) -> int | None:
+    """The bytes free on `folder`'s file system where `exc` looks like a full disk (or
+    quota), else None. Asked before the temporary file is removed: it holds the space."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return None
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return free
+    return free if free < FULL_BYTES and not isinstance(exc, OutputError) else None
+
+
 @contextmanager
 def atomic_output(dest: Path, check: Callable[[Path], None] | None = None) -> Iterator[Path]:
     """Yield a temporary path beside `dest`; on success fsync it, check it, rename it into place.
 
-    On any error the temporary file is removed and `dest` is left as it was.
+    On any error the temporary file is removed and `dest` is left as it was; a full disk
+    is said in those words (OutputError), whatever the writer raised.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     # keep the suffix: writers (matplotlib, soundfile) pick the format from it
@@ -85,6 +105,12 @@ def atomic_output(dest: Path, check: Callable[[Path], None] | None = None) -> It
             check(tmp)
         os.replace(tmp, dest)
         _fsync_dir(dest.parent)
+    except Exception as exc:
+        free = _disk_full(dest.parent, exc)
+        if free is None:
+            raise
+        raise OutputError(f"no space left on the disk of {dest.parent} ({free // 1024} KiB free) while writing "
+                          f"{dest.name}: nothing was put in place ({type(exc).__name__}: {exc})") from exc
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -184,7 +184,7 @@ def explain_text(data: dict[str, Any]) -> str:
         kbps = f", {p['bitrate'] // 1000} kbps" if p.get("bitrate") else ""
         bits = f", {p['bit_depth']}-bit" if p.get("bit_depth") else ""
         lines.append(f"  format: {p['codec']} in {p['container']}, {p['sample_rate']} Hz{bits}, "
-                     f"{p['channels']} ch{kbps}, {p['duration']:.1f} s")
+                     f"{p['channels']} ch{kbps}, {p['duration']:.1f} s{', with video' if p.get('video') else ''}")
     c = data["lossless_check"]
     if c["verdict"] != "not_applicable":
         cut = f", cutoff {c['cutoff_hz'] / 1000:.1f} kHz" if c.get("cutoff_hz") else ""

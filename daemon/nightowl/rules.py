@@ -46,6 +46,7 @@ class Match(BaseModel):
     channels: list[int] | None = None
     tags: dict[str, str] | None = None  # tag name -> glob on its value, case-insensitive
     source: list[str] | None = None  # a live recording's source: aud, sbd, matrix (from names, lineage)
+    video: bool | None = None  # true: the file holds a moving picture too (cover art does not count)
 
     _listify = field_validator(
         "class_", "inbox", "path", "codec", "verdict", "source_codec", "sample_rate", "channels", "source",
@@ -139,6 +140,7 @@ class FileFacts:
     verdict: str | None = None
     source_codec: str | None = None
     source: str | None = None  # aud | sbd | matrix, for live recordings
+    video: bool = False
 
 
 @dataclass(frozen=True)
@@ -255,6 +257,8 @@ def match_rule(match: Match, facts: FileFacts) -> tuple[bool, str]:
         checks.append((facts.channels in match.channels, f"{facts.channels} channels"))
     if match.source is not None:
         checks.append((facts.source in match.source, f"source is {facts.source}"))
+    if match.video is not None:
+        checks.append((facts.video == match.video, "it holds video" if facts.video else "it holds no video"))
     for key, pattern in (match.tags or {}).items():
         value = (facts.tags or {}).get(key.lower())
         checks.append((value is not None and _glob(pattern, value), f"tag {key} is {value!r}"))

@@ -8,8 +8,10 @@ import av
 import numpy as np
 import pytest
 import soundfile as sf
+from mutagen.flac import FLAC, Picture
 
 from conftest import DATA
+from encoded import music_video, png
 from nightowl.audio.probe import ProbeError, probe
 from nightowl.classify.analyse import analyse
 
@@ -63,3 +65,24 @@ def test_hybrid_wavpack_without_its_correction_file_is_lossy(tmp_path: Path) -> 
         for packet in [*stream.encode(frame), *stream.encode(None)]:
             out.mux(packet)
     assert probe(lossless).lossless
+
+
+def test_a_video_is_told_from_cover_art(tmp_path: Path) -> None:
+    """FFmpeg shows embedded cover art as a video stream too (an attached picture): only
+    a moving picture makes a file a video, which the shipped rules leave alone."""
+    audio, sr = sf.read(DATA / "guit_em9.flac", dtype="float32", always_2d=True)
+    clip = music_video(tmp_path / "clip.mp4", audio[: 3 * sr], sr)
+    info = probe(clip)
+    assert info.video and info.codec == "aac" and not info.lossless
+    covered = tmp_path / "covered.flac"
+    covered.write_bytes((DATA / "guit_em9.flac").read_bytes())
+    flac = FLAC(covered)
+    picture = Picture()
+    picture.data, picture.mime, picture.type = png(2, 2), "image/png", 3
+    flac.add_picture(picture)
+    flac.save()
+    with av.open(str(covered)) as container:
+        assert len(container.streams.video) == 1  # the cover, as FFmpeg sees it
+    info = probe(covered)
+    assert info.has_cover and not info.video
+    assert not probe(DATA / "guit_em9.flac").video

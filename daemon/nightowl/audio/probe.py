@@ -40,6 +40,9 @@ class Probe:
     lossless: bool
     tags: dict[str, str] = field(default_factory=dict)
     has_cover: bool = False
+    # a moving picture beside the audio (a music video, a filmed show); cover art that
+    # FFmpeg shows as a video stream (an attached picture) does not count
+    video: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -145,6 +148,7 @@ def probe(path: str | Path) -> Probe:
                 raise ProbeError("no audio stream (not an audio file)")
             stream = streams[0]
             ctx = stream.codec_context
+            video = any(av.stream.Disposition.attached_pic not in v.disposition for v in container.streams.video)
             codec = CODEC_NAMES.get(ctx.name, ctx.name)
             duration = 0.0
             if stream.duration is not None and stream.time_base is not None:
@@ -161,6 +165,7 @@ def probe(path: str | Path) -> Probe:
                 bitrate=int(bitrate) if bitrate else None,
                 duration=round(duration, 3),
                 lossless=codec in LOSSLESS_CODECS or _is_pcm(codec),
+                video=video,
             )
     except ProbeError:
         raise
