@@ -15,8 +15,10 @@ REPO = Path(__file__).parent.parent
 
 
 def write_config(root: Path, *, settle: float = 1.0, extra: str = "", window: str | None = None) -> Path:
-    """A config.toml for a nightowl living entirely inside `root`."""
+    """A config.toml for a nightowl living entirely inside `root` (its inbox and output
+    folders made, as the daemon's first start makes them)."""
     (root / "inbox").mkdir(exist_ok=True)
+    (root / "output").mkdir(exist_ok=True)
     window = window or 'start = "00:00"\nend = "00:00"'  # start == end: always open
     text = f"""
 output = "output"

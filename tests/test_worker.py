@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
-from conftest import write_config
+from conftest import DATA, write_config
 from nightowl.config import load_settings
 from nightowl.store import Store
 from nightowl.worker import Worker
@@ -102,3 +103,32 @@ def test_each_gpu_job_gets_the_least_busy_gpu(tmp_path: Path, monkeypatch) -> No
     assert given[2] in ("GPU-a", "GPU-b")
     started = [e["message"] for e in store.events() if e["kind"] == "started"]
     assert any("on GPU 0" in m for m in started) and any("on GPU 1" in m for m in started)
+
+
+def test_no_job_starts_while_the_output_folder_is_missing(tmp_path: Path) -> None:
+    """An output folder on a share that is not mounted: the worker holds the queue (a
+    job would fail, or write into the folder under the mount point), says so once, and
+    goes on when the folder is back."""
+    settings = load_settings(write_config(tmp_path))
+    store = Store(settings.database)
+    src = settings.inboxes[0].path / "tabla.flac"
+    shutil.copy(DATA / "loop_tabla.flac", src)
+    file_id = store.add_file(path=str(src), inbox="music", rel_path="tabla.flac", size=src.stat().st_size, mtime=0,
+                             fingerprint="z")
+    job_id = store.queue_job(file_id=file_id, pipeline="lossless_check", rule="r", params={}, output_folder="checked",
+                             run_when="now", device="cpu")
+    settings.output.rmdir()
+    worker = Worker(settings, gpu_available=False)
+    worker.start()
+    try:
+        assert _wait(lambda: worker.output_missing, 10)
+        time.sleep(1.0)  # several rounds of the loop
+        assert store.job(job_id).state == "queued" and not settings.output.exists()  # type: ignore[union-attr]
+        settings.output.mkdir()
+        worker.wake()
+        assert _wait(lambda: store.job(job_id).state == "done")  # type: ignore[union-attr]
+    finally:
+        worker.stop()
+    outputs = [e["message"] for e in store.events() if e["kind"] == "output"]
+    assert len(outputs) == 2 and "is missing (a share not mounted?)" in outputs[0] and "is back" in outputs[1]
+    assert (settings.output / "checked" / "tabla.lossless.json").exists()

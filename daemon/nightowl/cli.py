@@ -59,10 +59,20 @@ def run(ctx: click.Context) -> None:
     from .logsetup import setup_logging
     from .service import Daemon
 
+    from .store import disk_full
+
     settings = _settings(ctx)
     rules = _rules(settings)
     setup_logging(settings.log_level)
-    sys.exit(Daemon(settings, rules).run())
+    try:
+        code = Daemon(settings, rules).run()
+    except Exception as exc:
+        if not disk_full(exc):
+            raise
+        click.echo(f"nightowl: cannot write its database in {settings.state_dir}: the disk is full ({exc}). "
+                   "Free some space there and start it again: it carries on where it stopped.", err=True)
+        code = 1
+    sys.exit(code)
 
 
 @main.command()

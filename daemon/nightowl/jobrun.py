@@ -50,6 +50,7 @@ def run_job(store: Store, job_id: int, output_root: Path, models_dir: Path | Non
         models_dir=models_dir,
         work_dir=store.path.parent / "work",
         evidence=file.evidence or {},
+        make_output_root=False,
     )
     started = time.perf_counter()
     try:

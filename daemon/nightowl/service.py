@@ -20,13 +20,16 @@ from .intake import Intake
 from .notify import notify, watchdog_interval
 from .rules import Rule
 from .schedule import in_window, next_window, start_scheduler
-from .store import Store
+from .store import Store, disk_full
 from .watch import Settler, Watcher, ignored, reconcile
 
 log = logging.getLogger(__name__)
 
 HEALTH_SECONDS = 5.0
 HEARTBEAT_SECONDS = 30.0  # how often the daemon row says "still here" (nightowl status)
+# while the state database's disk is full, intake waits this long between tries: the
+# file is kept (settling again), nothing is lost, and intake resumes once there is room
+FULL_DISK_PAUSE = 30.0
 
 
 class Daemon:
@@ -46,6 +49,7 @@ class Daemon:
         self.watcher = Watcher(settings.inboxes, self._on_path)
         self._intake_thread = threading.Thread(target=self._intake_loop, name="intake", daemon=True)
         self._problems: set[str] = set()
+        self.state_disk_full = False  # set by intake while the database cannot grow
 
     # -- events from watchdog threads ----------------------------------------------
 
@@ -75,10 +79,30 @@ class Daemon:
                 try:
                     intake.handle(path, inbox)
                 except Exception as exc:  # one bad file never stops intake
+                    if disk_full(exc):
+                        self._wait_for_room(path, inbox, exc)
+                        continue
                     log.exception("intake failed for %s", path)
-                    record(store, "error", f"intake failed: {exc}", level="error", path=str(path))
+                    try:
+                        record(store, "error", f"intake failed: {exc}", level="error", path=str(path))
+                    except Exception:  # noqa: BLE001 - the log above has it; intake goes on
+                        log.exception("could not record the failure")
+                else:
+                    if self.state_disk_full:
+                        self.state_disk_full = False
+                        log.warning("the state database can be written again: intake goes on")
         finally:
             store.close()
+
+    def _wait_for_room(self, path: Path, inbox: Inbox, exc: BaseException) -> None:
+        """The state database's disk is full: say so once, keep the file (it settles
+        again and comes back) and pause before the next try."""
+        if not self.state_disk_full:
+            self.state_disk_full = True
+            log.error("cannot write the state database in %s (%s): free some space there; intake pauses and "
+                      "tries again every %.0f s, no file is lost", self.settings.state_dir, exc, FULL_DISK_PAUSE)
+        self.settler.touch(path, inbox)
+        self.stop_requested.wait(FULL_DISK_PAUSE)
 
     # -- chores --------------------------------------------------------------------
 
@@ -166,8 +190,25 @@ class Daemon:
             window = "window open"
         else:
             window = f"window opens {next_window(self.settings.window, now)[0]:%a %H:%M}"
+        full = "; STATE DISK FULL: intake paused" if self.state_disk_full else ""
+        if self.worker.output_missing:
+            full += "; OUTPUT FOLDER MISSING: no job starts"
         return (f"{total['queued']} queued, {total['running']} running, {total['failed']} failed; {window};"
-                f" {len(self.settler)} settling")
+                f" {len(self.settler)} settling{full}")
+
+    def prepare_output(self, store: Store) -> None:
+        """Make the output folder on the first start. Once jobs have written there, a
+        missing one is most likely a share not mounted yet: it is not made again (on the
+        disk under the mount point, where the results would vanish once it is mounted),
+        and the worker starts no job until it is back."""
+        out = self.settings.output
+        if out.is_dir():
+            return
+        if store.has_done_jobs():
+            record(store, "output", f"the output folder {out} is missing (a share not mounted?): not made again;"
+                   " no job starts until it is back", level="warning")
+        else:
+            out.mkdir(parents=True, exist_ok=True)
 
     # -- run -----------------------------------------------------------------------
 
@@ -181,7 +222,7 @@ class Daemon:
         for inbox in self.settings.inboxes:
             if not inbox.poll:
                 inbox.path.mkdir(parents=True, exist_ok=True)
-        self.settings.output.mkdir(parents=True, exist_ok=True)
+        self.prepare_output(store)
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop_requested.set())
@@ -223,7 +264,12 @@ class Daemon:
                     notify(f"STATUS={self.status_line(store)}")
                     last_health = now
                 if healthy and now - last_beat >= HEARTBEAT_SECONDS:
-                    store.daemon_alive()
+                    try:
+                        store.daemon_alive()
+                    except Exception as exc:
+                        if not disk_full(exc):
+                            raise
+                        log.warning("cannot write the daemon's heartbeat: %s", exc)  # intake says more
                     last_beat = now
                 # WATCHDOG=1 only while observers, worker and intake are well: systemd restarts us otherwise
                 if ping is not None and healthy and now - last_ping >= ping:

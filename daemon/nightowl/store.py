@@ -7,6 +7,7 @@ One Store per thread (SQLite connections are not shared across threads).
 
 from __future__ import annotations
 
+import errno
 import json
 import sqlite3
 import time
@@ -257,6 +258,13 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
+def disk_full(exc: BaseException) -> bool:
+    """Whether `exc` says the state database cannot grow: its disk (or quota) is full."""
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 class Store:
     """All reads and writes of nightowl's state."""
 
@@ -360,6 +368,10 @@ class Store:
     def mark_gone(self, file_ids: list[int]) -> None:
         for file_id in file_ids:
             self.db.execute("UPDATE files SET state = 'gone' WHERE id = ?", [file_id])
+
+    def has_done_jobs(self) -> bool:
+        """Whether any job has finished (and so written into the output folder)."""
+        return self.db.execute("SELECT 1 FROM jobs WHERE state = 'done' LIMIT 1").fetchone() is not None
 
     def known_files(self, inbox: str) -> dict[str, tuple[int, int, float, str]]:
         """path -> (id, size, mtime, state) for every file of an inbox not marked gone."""

@@ -19,7 +19,7 @@ from .config import Settings
 from .devices import gpu_ids, least_busy
 from .eventlog import record
 from .schedule import in_window
-from .store import Job, Store
+from .store import Job, Store, disk_full
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,7 @@ class Worker:
         self.heartbeat = time.monotonic()
         self._wake = threading.Event()
         self._draining = threading.Event()
+        self.output_missing = False  # the output folder is gone (see _output_there)
         self._thread = threading.Thread(target=self._loop, name="worker", daemon=True)
         self.store: Store | None = None
 
@@ -97,9 +98,13 @@ class Worker:
                 try:
                     self._reap()
                     self._claim()
-                except Exception:  # keep working: log, back off, go on
-                    log.exception("worker loop error")
-                    time.sleep(2)
+                except Exception as exc:  # keep working: log, back off, go on
+                    if disk_full(exc):  # one line, not a traceback every few seconds, until there is room
+                        log.warning("worker: cannot write the state database (%s): trying again in 30 s", exc)
+                        self._draining.wait(30)
+                    else:
+                        log.exception("worker loop error")
+                        time.sleep(2)
                 self._wake.wait(self.settings.workers.poll_seconds)
                 self._wake.clear()
             self._drain()
@@ -116,8 +121,25 @@ class Worker:
             devices.append("gpu")
         return devices
 
+    def _output_there(self) -> bool:
+        """Whether the output folder is there; said once when it goes and when it is back.
+        Jobs are not started without it: they would fail (a share not mounted), or worse,
+        fill the disk under the mount point with folders nobody sees once it is mounted."""
+        assert self.store is not None
+        there = self.settings.output.is_dir()
+        if there == self.output_missing:
+            self.output_missing = not there
+            if there:
+                record(self.store, "output", f"the output folder {self.settings.output} is back: jobs go on")
+            else:
+                record(self.store, "output", f"the output folder {self.settings.output} is missing (a share not "
+                       "mounted?): no job starts until it is back", level="warning")
+        return there
+
     def _claim(self) -> None:
         assert self.store is not None
+        if not self._output_there():
+            return
         while not self._draining.is_set():
             devices = self._free_slots()
             # "inside the window?" is asked again before every claim

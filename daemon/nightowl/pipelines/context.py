@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..outputs import clear_stale_temporaries, mirror_path
+from ..outputs import OutputError, clear_stale_temporaries, mirror_path
 
 ProgressFn = Callable[[str, float | None], None]
 
@@ -32,6 +32,10 @@ class JobContext:
     work_dir: Path | None = None
     # what the classifier found about the file (probe, speech features...), when it ran
     evidence: dict[str, Any] = field(default_factory=dict)
+    # False for the daemon's jobs: the output folder is there, and where it is gone (a
+    # share unmounted) it is not made again under the mount point; `nightowl process`
+    # and direct calls make the folder they are told to write to
+    make_output_root: bool = True
 
     @property
     def torch_device(self) -> str:
@@ -43,6 +47,9 @@ class JobContext:
         return "cpu" if self.device == "cpu" else "auto"
 
     def output_path(self, suffix: str) -> Path:
+        if not self.make_output_root and not self.output_root.is_dir():  # a share unmounted since the job started
+            raise OutputError(f"the output folder {self.output_root} is missing (a share not mounted?): "
+                              "nothing written; the job is tried again later")
         dest = mirror_path(self.output_root, self.output_folder, self.rel_path, suffix)
         clear_stale_temporaries(dest)
         return dest
