@@ -131,6 +131,12 @@ def test_status_log_and_retry(config_file: Path) -> None:
     data = json.loads(out)
     assert data["classes"] == {"fake_lossless": 1} and data["file_states"] == {"classified": 1, "not_audio": 1}
     assert "files: 1 fake_lossless; 1 not audio" in run(config_file, "status")[1] and b
+    assert data["disks"]["output"]["present"] and data["disks"]["state"]["free_bytes"] > 0
+    assert "disks: output " in run(config_file, "status")[1]
+    store.daemon_started(1, "test")
+    (config_file.parent / "output").rmdir()  # the share the output folder lives on is not mounted
+    code, out = run(config_file, "status")
+    assert "is MISSING (a share not mounted?): no job starts until it is there" in out
 
     code, out = run(config_file, "log", "--json")
     assert code == 0 and json.loads(out.splitlines()[-1])["kind"] == "failed"
@@ -204,7 +210,7 @@ def test_doctor_checks_the_installation(config_file: Path) -> None:
 
 
 def test_doctor_warns_when_the_output_disk_is_nearly_full(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("nightowl.doctor.shutil.disk_usage", lambda _: shutil._ntuple_diskusage(1 << 40, 1 << 40, 5 << 20))
+    monkeypatch.setattr("nightowl.outputs.shutil.disk_usage", lambda _: shutil._ntuple_diskusage(1 << 40, 1 << 40, 5 << 20))
     code, out = run(config_file, "doctor")
     output = next(line for line in out.splitlines() if " output: " in line)
     assert output.startswith("WARN") and "only 5 MiB free" in output and "fails" in output

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from .config import Settings
 from .devices import gpu_present
+from .outputs import LOW_SPACE, free_space
 from .rules import RulesError, load_rules
 
 if TYPE_CHECKING:
@@ -24,11 +24,6 @@ class Check:
     name: str
     level: str  # ok | warn | fail
     message: str
-
-
-# under this much free space the output and state folders get a warning: a night's
-# restored albums (24-bit FLAC) and podcast masters can take several GiB
-LOW_SPACE = 1 << 30
 
 
 def _existing(path: Path) -> Path:
@@ -45,7 +40,9 @@ def _writable(path: Path) -> bool:
 def _space(name: str, path: Path) -> Check:
     if not _writable(path):
         return Check(name, "fail", f"{path} not writable")
-    free = shutil.disk_usage(_existing(path)).free
+    free = free_space(path)
+    if free is None:
+        return Check(name, "warn", f"{path} writable; its free space cannot be read")
     if free < LOW_SPACE:
         return Check(name, "warn", f"{path} writable, but only {free / 2**20:.0f} MiB free: "
                                    "a job whose results do not fit fails (and is tried again later)")

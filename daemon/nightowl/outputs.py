@@ -70,6 +70,22 @@ def clear_stale_temporaries(dest: Path) -> None:
             stale.unlink(missing_ok=True)
 
 
+# under this much free space the output and state folders get a warning (doctor,
+# status): a night's restored albums (24-bit FLAC) and podcast masters take GiBs
+LOW_SPACE = 1 << 30
+
+
+def free_space(path: Path) -> int | None:
+    """Bytes free to this user on the file system of `path` (or of its nearest parent
+    that exists: a folder not made yet); None where that cannot be read."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
+
+
 # a disk with less than this free when a write failed is taken to be full: libsndfile
 # and some other writers report a full disk only as "System error", without an errno
 FULL_BYTES = 1 << 20

@@ -10,6 +10,7 @@ from .companions import companion_kind
 from .config import Settings
 from .intake import BAD_NAME, facts_from, printable_path
 from .models.registry import KINDS, active
+from .outputs import LOW_SPACE, free_space
 from .rules import Rule, decide
 from .schedule import in_window, next_window
 from .store import JOB_STATES, Store
@@ -49,6 +50,9 @@ def status_data(settings: Settings, now: datetime | None = None) -> dict[str, An
         "classes": classes,  # classified files per class
         "file_states": file_states,  # all files per state: classified, unreadable, not_audio, duplicate, gone...
         "models": models,  # kind -> version of the active model; missing kinds use the built-in engine
+        # where results and state go: there at all (a share mounted), and the room left
+        "disks": {name: {"path": str(p), "present": p.is_dir(), "free_bytes": free_space(p)}
+                  for name, p in (("output", settings.output), ("state", settings.state_dir))},
     }
 
 
@@ -81,6 +85,22 @@ def _daemon_line(d: dict[str, Any]) -> str:
     return f"daemon: running since {when(d['started'])} (pid {d['pid']}, nightowl {d['version']})"
 
 
+def _disks_line(disks: dict[str, Any], daemon: dict[str, Any]) -> str:
+    out = disks["output"]
+    if not out["present"] and daemon["state"] != "never started":
+        return f"output: {out['path']} is MISSING (a share not mounted?): no job starts until it is there"
+    parts = []
+    for name, d in disks.items():
+        free = d["free_bytes"]
+        if free is None:
+            parts.append(f"{name} ?")
+        elif free < LOW_SPACE:
+            parts.append(f"{name} ONLY {free / 2**20:.0f} MiB free")
+        else:
+            parts.append(f"{name} {free / 2**30:.1f} GiB free")
+    return "disks: " + ", ".join(parts)
+
+
 def status_text(data: dict[str, Any]) -> str:
     lines = [_daemon_line(data["daemon"])]
     t = data["totals"]
@@ -111,6 +131,7 @@ def status_text(data: dict[str, Any]) -> str:
         lines.append("recent failures (nightowl retry ID to run again):")
         for f in data["failures"]:
             lines.append(f"  job {f['job']} {f['pipeline']} after {f['attempts']} attempt(s): {f['error']}  {f['path']}")
+    lines.append(_disks_line(data["disks"], data["daemon"]))
     if data["models"]:
         lines.append("models: " + ", ".join(f"{kind} {version}" for kind, version in data["models"].items()))
     else:
