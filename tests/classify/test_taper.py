@@ -120,3 +120,17 @@ def test_recorded_by_in_album_credits_names_no_taper() -> None:
     assert "taper" not in names(taper_cues(Path("/music/Album/01.flac"), {"credits.txt": credits}))
     tape = "Source: AUD\nRecorded by B. Taper\nLineage: DAT > CD > EAC > flac\n"
     assert "taper" in names(taper_cues(Path("/music/show/01.flac"), {"info.txt": tape}))
+
+
+def test_a_bare_source_word_counts_only_in_a_shows_info_file() -> None:
+    """An artist's bio in the folder above the albums names a film and a sound engineer:
+    no tape there. A show's info file with a date and a bare "SBD" is a soundboard tape."""
+    bio = "The Owls\nFormed in 1994. Their 1999 single was heard in The Matrix; the SBD-7 synth came later.\n"
+    cues = taper_cues(Path("/music/The Owls/Night Songs/01.flac"), {"bio.txt": bio})
+    assert source_kind(cues) is None and cues == []
+    info = "The Owls\n1997-12-31\nOak Ballroom\nSBD\n"
+    assert source_kind(taper_cues(Path("/music/show/01.flac"), {"info.txt": info})) == "sbd"
+    listing = "The Owls live at the Oak Ballroom\nmatrix\nd1t01 Intro\nd1t02 Night Song\n"
+    assert source_kind(taper_cues(Path("/music/show/01.flac"), {"info.txt": listing})) == "matrix"
+    # named like a show itself (owls1997-12-31.txt): its bare word counts
+    assert source_kind(taper_cues(Path("/music/show/01.flac"), {"owls1997-12-31.txt": "AUD\n"})) == "aud"

@@ -49,6 +49,13 @@ TEXT_SOURCES = {
     "sbd": re.compile(_SEP.format(r"(?:sbd|soundboard|sound board|board feed|dsbd)"), re.IGNORECASE),
     "matrix": re.compile(_SEP.format(r"(?:matrix|mtx)"), re.IGNORECASE),
 }
+# a show's date as info files write it: 1997-12-31, 12/31/97, 12.31.1997, December 31, 1997
+_MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+TEXT_DATE = re.compile(
+    r"(?<!\d)(?:(?:19|20)\d\d[-./](?:0?[1-9]|1[0-2])[-./](?:0?[1-9]|[12]\d|3[01])"
+    r"|(?:0?[1-9]|1[0-2])[-./](?:0?[1-9]|[12]\d|3[01])[-./](?:19|20)?\d\d)(?!\d)"
+    r"|(?<![a-z])" + _MONTHS + r"\s+\d{1,2}(?:st|nd|rd|th)?,?\s+(?:19|20)\d\d(?!\d)",
+    re.IGNORECASE)
 MICS = re.compile(
     r"(?<![a-z0-9])(schoeps\s*(?:mk\s?\d+|cmc\s?\d+\w*|ccm\s?\d+\w*)|dpa\s*40\d\d|neumann\s*km\s?1\d\d|"
     r"akg\s*c\s?\d{3,4}|sony\s*ecm[- ]?\w+|sennheiser\s*(?:mkh|mke)\s?\d+|core\s*sound|church\s*audio|"
@@ -127,8 +134,11 @@ def _file_cues(fname: str, text: str) -> tuple[Cue, ...]:
     m = RECORDERS.search(text)
     if m and (m.group(0).lower() not in ("d8", "dat") or lineage):
         add(Cue("field_recorder", m.group(0), 0.8, f"{fname} lists a field recorder ({m.group(0)})"))
-    if not source_lines:
-        # a bare "SBD" or "AUD" tag in an info file (no Source: line)
+    if not source_lines and (lineage or seen & {"taper", "taper_mics", "field_recorder"} or TEXT_DATE.search(text)
+                             or DISC_TRACK.search(text) or SHOW_DATE.search(fname)):
+        # a bare "SBD" or "AUD" tag (no Source: line) in a text that reads like a show's
+        # info file (a date, a track list, a lineage, gear): in other text (an artist's
+        # bio beside the albums, a film's name in a note) the word says nothing of a tape
         for kind in ("matrix", "sbd", "aud"):
             if NAME_SOURCES[kind].search(text):
                 add(Cue(f"source_{kind}", kind, 1.5, f"{fname} calls it {_KIND_WORDS[kind]}"))
