@@ -54,6 +54,25 @@ def test_a_fake_lossless_file_is_classified_and_queued(setup) -> None:  # type: 
     assert _kinds(store) == ["new", "classified", "queued", "queued"]
 
 
+def test_a_file_this_user_may_not_read_is_said_once_and_taken_in_once_it_can(  # type: ignore[no-untyped-def]
+        setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    # (the tests run as root, who may read anything: the permission check is made to say no)
+    settings, store, intake, _ = setup
+    path = _fake(settings.inboxes[0].path / "a.flac")
+    import nightowl.intake
+
+    real_access = os.access
+    monkeypatch.setattr(nightowl.intake.os, "access", lambda p, mode: False if Path(p) == path else real_access(p, mode))
+    for _ in range(3):  # the first look and two rescans
+        intake.handle(path, settings.inboxes[0])
+    assert _kinds(store) == ["unreadable"] and store.file_by_path(str(path)) is None
+    assert "no read permission" in next(iter(store.events()))["message"]
+    monkeypatch.setattr(nightowl.intake.os, "access", real_access)  # the user fixed the permissions
+    intake.handle(path, settings.inboxes[0])
+    row = store.file_by_path(str(path))
+    assert row is not None and row.file_class == "fake_lossless"
+
+
 def test_a_renamed_file_is_recognised_and_not_processed_again(setup) -> None:  # type: ignore[no-untyped-def]
     settings, store, intake, _ = setup
     inbox = settings.inboxes[0]

@@ -108,16 +108,21 @@ class Intake:
         self.analyse = analyse
         self.gpu_available = gpu_available
         self.on_job_queued = on_job_queued
-        self._bad_names: set[str] = set()  # said once per run (every rescan hands them in again)
+        # problems said once per run and file (every rescan hands such files in again):
+        # a name that is not UTF-8, a file this user may not read
+        self._said: set[tuple[str, str]] = set()
+
+    def _say_once(self, spath: str, kind: str, message: str, level: str, shown: str) -> None:
+        if (spath, message) not in self._said:
+            self._said.add((spath, message))
+            record(self.store, kind, message, level=level, path=shown)
 
     def handle(self, path: Path, inbox: Inbox) -> None:
         """Take in one settled file. Never raises for a bad file: it records an event instead."""
         spath = str(path)
         shown = printable_path(spath)
         if shown != spath:
-            if spath not in self._bad_names:
-                self._bad_names.add(spath)
-                record(self.store, "unreadable", BAD_NAME, level="warning", path=shown)
+            self._say_once(spath, "unreadable", BAD_NAME, "warning", shown)
             return
         if not inside(path, inbox.path):
             record(self.store, "ignored", "symlink leads outside its inbox: not followed", level="warning", path=spath)
@@ -131,8 +136,8 @@ class Intake:
             fp = fingerprint(path, st.st_size)
         except FileNotFoundError:
             return  # gone before we got to it (a temp file renamed away)
-        except OSError as exc:
-            record(self.store, "unreadable", f"cannot read file: {exc}", level="error", path=spath)
+        except OSError as exc:  # taken in once it can be read (the next rescan, or a chmod's event)
+            self._say_once(spath, "unreadable", f"cannot read file: {exc}", "error", spath)
             return
         rel_path = path.relative_to(inbox.path).as_posix()
         kind = companion_kind(path)
