@@ -88,7 +88,8 @@ def _daemon_line(d: dict[str, Any]) -> str:
 def _disks_line(disks: dict[str, Any], daemon: dict[str, Any]) -> str:
     out = disks["output"]
     if not out["present"] and daemon["state"] != "never started":
-        return f"output: {out['path']} is MISSING (a share not mounted?): no job starts until it is there"
+        return (f"output: {out['path']} is MISSING (a share not mounted?): no job starts until it is there"
+                " (make it again if it was removed on purpose)")
     parts = []
     for name, d in disks.items():
         free = d["free_bytes"]

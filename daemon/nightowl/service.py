@@ -205,8 +205,8 @@ class Daemon:
         if out.is_dir():
             return
         if store.has_done_jobs():
-            record(store, "output", f"the output folder {out} is missing (a share not mounted?): not made again;"
-                   " no job starts until it is back", level="warning")
+            record(store, "output", f"the output folder {out} is missing (a share not mounted?): not made again"
+                   " (make it yourself if you removed it on purpose); no job starts until it is back", level="warning")
         else:
             out.mkdir(parents=True, exist_ok=True)
 

@@ -133,7 +133,8 @@ class Worker:
                 record(self.store, "output", f"the output folder {self.settings.output} is back: jobs go on")
             else:
                 record(self.store, "output", f"the output folder {self.settings.output} is missing (a share not "
-                       "mounted?): no job starts until it is back", level="warning")
+                       "mounted?): no job starts until it is back (make it again if it was removed on purpose)",
+                       level="warning")
         return there
 
     def _claim(self) -> None:
