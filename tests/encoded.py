@@ -32,16 +32,20 @@ def png(width: int = 1, height: int = 1) -> bytes:
     )
 
 
-def music_video(path: Path, audio: np.ndarray, sr: int) -> Path:
-    """An MP4 with a few frames of moving picture and the audio as AAC."""
+def music_video(path: Path, audio: np.ndarray | None, sr: int = 44100) -> Path:
+    """An MP4 with a few frames of moving picture and `audio` as AAC (no sound where None)."""
     with av.open(str(path), "w") as out:
         video = out.add_stream("mpeg4", rate=10)
         video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
-        sound = out.add_stream("aac", rate=sr, layout="stereo")
+        sound = None if audio is None else out.add_stream("aac", rate=sr, layout="stereo")
         for i in range(10):
             picture = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 20, np.uint8), format="rgb24")
             for packet in video.encode(picture):
                 out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+        if sound is None or audio is None:
+            return path
         planar = np.ascontiguousarray(audio.T)
         for first in range(0, planar.shape[1], 1024):
             frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(planar[:, first:first + 1024]),
@@ -49,6 +53,6 @@ def music_video(path: Path, audio: np.ndarray, sr: int) -> Path:
             frame.sample_rate = sr
             for packet in sound.encode(frame):
                 out.mux(packet)
-        for packet in [*video.encode(None), *sound.encode(None)]:
+        for packet in sound.encode(None):
             out.mux(packet)
     return path

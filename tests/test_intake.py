@@ -73,6 +73,19 @@ def test_a_file_this_user_may_not_read_is_said_once_and_taken_in_once_it_can(  #
     assert row is not None and row.file_class == "fake_lossless"
 
 
+def test_a_video_without_sound_is_not_audio_rather_than_an_error(setup) -> None:  # type: ignore[no-untyped-def]
+    from encoded import music_video
+
+    settings, store, intake, queued = setup
+    path = music_video(settings.inboxes[0].path / "screen recording.mp4", None)
+    intake.handle(path, settings.inboxes[0])
+    row = store.file_by_path(str(path))
+    assert row is not None and row.state == "not_audio" and not queued
+    events = list(store.events())
+    assert [e["kind"] for e in events] == ["new", "skipped"] and events[-1]["level"] == "info"
+    assert "no audio stream" in events[-1]["message"]
+
+
 def test_a_renamed_file_is_recognised_and_not_processed_again(setup) -> None:  # type: ignore[no-untyped-def]
     settings, store, intake, _ = setup
     inbox = settings.inboxes[0]

@@ -28,6 +28,11 @@ class ProbeError(Exception):
     """The file is not readable audio."""
 
 
+class NoAudio(ProbeError):
+    """The file opens but holds no sound at all (a video without a soundtrack): not an
+    error in the file, simply not audio."""
+
+
 @dataclass(frozen=True)
 class Probe:
     container: str
@@ -145,7 +150,7 @@ def probe(path: str | Path) -> Probe:
         with av.open(str(path), metadata_errors="ignore") as container:
             streams = container.streams.audio
             if not streams:
-                raise ProbeError("no audio stream (not an audio file)")
+                raise NoAudio("no audio stream (not an audio file)")
             stream = streams[0]
             ctx = stream.codec_context
             video = any(av.stream.Disposition.attached_pic not in v.disposition for v in container.streams.video)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..audio.decode import DecodeError, decode_ends, decode_excerpts, decode_plan, excerpt_offsets
-from ..audio.probe import Probe, ProbeError, probe
+from ..audio.probe import NoAudio, Probe, ProbeError, probe
 from .concert import concert_features, concert_score, end_features, score_with_applause_at_ends
 from .decide import SILENT_PEAK, decide_class
 from .options import ClassOptions
@@ -49,6 +49,7 @@ class Analysis:
     path: str
     ok: bool
     error: str | None = None
+    not_audio: bool = False  # it opened, but holds no sound (a video without a soundtrack)
     probe: dict[str, Any] | None = None
     file_class: str = "unknown"
     confidence: float = 0.0
@@ -125,7 +126,8 @@ def analyse(path: str | Path, options: ClassOptions | None = None) -> Analysis:
     try:
         info = probe(path)
     except ProbeError as exc:
-        return Analysis(path=str(path), ok=False, error=str(exc), reasons=[f"unreadable: {exc}"])
+        return Analysis(path=str(path), ok=False, error=str(exc), not_audio=isinstance(exc, NoAudio),
+                        reasons=[f"unreadable: {exc}"])
     try:
         plan = decode_plan(path, info.duration, count=EXCERPTS, length=EXCERPT_SECONDS, edge=EDGE_SECONDS,
                            sample_rate=info.sample_rate, whole_up_to=WHOLE_SECONDS)
