@@ -100,8 +100,9 @@ class Worker:
                     self._claim()
                 except Exception as exc:  # keep working: log, back off, go on
                     if disk_full(exc):  # one line, not a traceback every few seconds, until there is room
-                        log.warning("worker: cannot write the state database (%s): trying again in 30 s", exc)
-                        self._draining.wait(30)
+                        # (under alive()'s 30 s, so the watchdog does not take the wait for a hang)
+                        log.warning("worker: cannot write the state database (%s): trying again in 20 s", exc)
+                        self._draining.wait(20)
                     else:
                         log.exception("worker loop error")
                         time.sleep(2)
