@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from .config import Settings
 from .devices import gpu_present
-from .outputs import LOW_SPACE, free_space
+from .outputs import LOW_SPACE, free_space, nearest_existing
 from .rules import RulesError, load_rules
 
 if TYPE_CHECKING:
@@ -26,15 +26,8 @@ class Check:
     message: str
 
 
-def _existing(path: Path) -> Path:
-    """`path`, or its nearest parent that exists (a folder `nightowl run` creates later)."""
-    while not path.exists():
-        path = path.parent
-    return path
-
-
 def _writable(path: Path) -> bool:
-    return os.access(_existing(path), os.W_OK)
+    return os.access(nearest_existing(path), os.W_OK)  # a folder `nightowl run` makes later: its parent
 
 
 def _space(name: str, path: Path) -> Check:

@@ -75,13 +75,18 @@ def clear_stale_temporaries(dest: Path) -> None:
 LOW_SPACE = 1 << 30
 
 
-def free_space(path: Path) -> int | None:
-    """Bytes free to this user on the file system of `path` (or of its nearest parent
-    that exists: a folder not made yet); None where that cannot be read."""
+def nearest_existing(path: Path) -> Path:
+    """`path`, or its nearest parent that exists (a folder not made yet)."""
     while not path.exists() and path != path.parent:
         path = path.parent
+    return path
+
+
+def free_space(path: Path) -> int | None:
+    """Bytes free to this user on the file system `path` is (or will be) on; None where
+    that cannot be read."""
     try:
-        return shutil.disk_usage(path).free
+        return shutil.disk_usage(nearest_existing(path)).free
     except OSError:
         return None
 
