@@ -142,6 +142,15 @@ def test_the_daemon_does_not_make_a_missing_output_folder_it_wrote_to_before(tmp
         assert not settings.output.exists()
         [event] = [e for e in store.events() if e["kind"] == "output"]
         assert "is missing (a share not mounted?): not made again" in event["message"]
+        daemon.worker.start()  # said once at start: the worker does not say it again, only that it is back
+        try:
+            time.sleep(1.0)
+            assert len([e for e in store.events() if e["kind"] == "output"]) == 1
+            settings.output.mkdir()
+            _wait(lambda: len([e for e in store.events() if e["kind"] == "output"]) == 2)
+            assert "is back" in [e for e in store.events() if e["kind"] == "output"][-1]["message"]
+        finally:
+            daemon.worker.stop()
     finally:
         store.close()
         daemon.analyzer.close()

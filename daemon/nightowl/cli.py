@@ -58,7 +58,6 @@ def run(ctx: click.Context) -> None:
     keep_daemon_small()
     from .logsetup import setup_logging
     from .service import Daemon
-
     from .store import disk_full
 
     settings = _settings(ctx)

@@ -207,6 +207,7 @@ class Daemon:
         if store.has_done_jobs():
             record(store, "output", f"the output folder {out} is missing (a share not mounted?): not made again"
                    " (make it yourself if you removed it on purpose); no job starts until it is back", level="warning")
+            self.worker.output_missing = True  # said: the worker says only when it is back
         else:
             out.mkdir(parents=True, exist_ok=True)
 
