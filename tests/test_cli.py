@@ -186,6 +186,21 @@ def test_process_runs_a_pipeline_and_skips_when_done(config_file: Path, tmp_path
     assert code == 0 and (out_dir / "song.lossless.json").stat().st_mtime == mtime  # skipped: already done
 
 
+def test_process_keeps_apart_the_outputs_of_two_inputs_of_one_name(config_file: Path, tmp_path: Path) -> None:
+    fake = _fake(tmp_path / "song.flac")
+    wav = tmp_path / "song.wav"
+    sf.write(wav, sf.read(fake, dtype="int16")[0], 44100, subtype="PCM_16")
+    out_dir = tmp_path / "out"
+    code, out = run(config_file, "process", str(fake), str(wav), "--pipeline", "lossless_check", "--out", str(out_dir),
+                    "--set", "spectrogram_seconds=5", "--json")
+    assert code == 0, out
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [sorted(Path(p).name for p in r["outputs"]) for r in rows] == [
+        ["song.lossless.json", "song.spectrogram.png"], ["song (wav).lossless.json", "song (wav).spectrogram.png"]]
+    for name, src in (("song", fake), ("song (wav)", wav)):
+        assert json.loads((out_dir / f"{name}.lossless.json").read_text())["job"]["input"] == str(src)
+
+
 def test_process_rejects_unknown_pipeline_and_params(config_file: Path) -> None:
     assert run(config_file, "process", str(DATA / "loop_tabla.flac"), "--pipeline", "nope")[0] == 2
     assert run(config_file, "process", str(DATA / "loop_tabla.flac"), "--pipeline", "lossless_check",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nightowl.outputs import OutputError, atomic_output, check_json, mirror_path, write_json
+from nightowl.outputs import OutputError, atomic_output, check_json, mirror_path, output_key, output_name, write_json
 
 
 def test_outputs_mirror_the_inbox_tree(tmp_path: Path) -> None:
@@ -114,3 +114,22 @@ def test_a_restore_onto_a_really_full_disk_fails_cleanly(tmp_path: Path) -> None
         assert src.read_bytes() == (DATA / "loop_tabla.flac").read_bytes()
     finally:
         subprocess.run(["umount", str(small)], check=False)
+
+
+def test_output_name_is_the_inputs_own_unless_another_input_takes_it() -> None:
+    assert output_name("Album/song.m4a", set()) == "song"
+    assert output_name("Album/song.m4a", {"song"}) == "song (m4a)"
+    assert output_name("Album/song.M4A", {"SONG", "Song (m4a)"}) == "song (m4a 2)"
+    assert output_name("Album/song", {"song"}) == "song (2)"  # no extension to tell it by
+    taken = {"song", "song (m4a)", *(f"song (m4a {n})" for n in range(2, 9))}
+    assert output_name("song.m4a", taken) == "song (m4a 9)"
+
+
+def test_output_key_is_where_outputs_would_collide() -> None:
+    assert output_key("restored", "A/Song.mp3") == output_key("restored", "a/song.m4a") == "restored/a/song"
+    assert output_key("", "song.mp3") == "song" != output_key("reports", "song.mp3")
+
+
+def test_mirror_path_takes_the_given_name(tmp_path: Path) -> None:
+    p = mirror_path(tmp_path, "restored", "Artist/Album/01 Song.m4a", ".flac", "01 Song (m4a)")
+    assert p == (tmp_path / "restored" / "Artist" / "Album" / "01 Song (m4a).flac").resolve()

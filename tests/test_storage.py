@@ -191,3 +191,38 @@ def test_a_daemon_job_whose_output_folder_is_gone_fails_with_that_reason(tmp_pat
         assert not settings.output.exists()
     finally:
         store.close()
+
+
+def test_daemon_jobs_of_two_inputs_of_one_name_keep_both_outputs(tmp_path: Path) -> None:
+    """A folder holding song.flac and song.wav, both checked: neither report overwrites the other."""
+    import json
+
+    import soundfile as sf
+
+    from conftest import DATA
+    from nightowl.jobrun import run_job
+
+    settings = load_settings(write_config(tmp_path))
+    store = Store(settings.database)
+    try:
+        folder = settings.inboxes[0].path / "Album"
+        folder.mkdir()
+        flac, wav = folder / "song.flac", folder / "song.wav"
+        flac.write_bytes((DATA / "loop_tabla.flac").read_bytes())
+        sf.write(wav, sf.read(flac, dtype="int16")[0][: 44100 * 3], 44100, subtype="PCM_16")
+        jobs = []
+        for src in (flac, wav):
+            file_id = store.add_file(path=str(src), inbox="music", rel_path=f"Album/{src.name}",
+                                     size=src.stat().st_size, mtime=0, fingerprint=src.suffix)
+            jobs.append(store.queue_job(file_id=file_id, pipeline="lossless_check", rule="r",
+                                        params={"spectrogram_seconds": 5}, output_folder="checked",
+                                        run_when="now", device="cpu"))
+        for job_id in jobs:
+            assert run_job(store, job_id, settings.output)
+        checked = settings.output / "checked" / "Album"
+        assert sorted(p.name for p in checked.iterdir()) == [
+            "song (wav).lossless.json", "song (wav).spectrogram.png", "song.lossless.json", "song.spectrogram.png"]
+        for name, src in (("song", flac), ("song (wav)", wav)):
+            assert json.loads((checked / f"{name}.lossless.json").read_text())["job"]["input"] == str(src)
+    finally:
+        store.close()

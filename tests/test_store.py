@@ -25,7 +25,8 @@ def test_database_is_wal_and_migrated(tmp_path: Path) -> None:
     assert store.db.journal_mode == "wal"
     assert {"files", "jobs", "events"} <= set(store.db.table_names())
     assert [m.name for m in MIGRATIONS.applied(store.db)] == ["m001_initial", "m002_labels", "m003_models",
-                                                            "m004_job_content", "m005_companions", "m006_daemon"]
+                                                            "m004_job_content", "m005_companions", "m006_daemon",
+                                                            "m007_output_names"]
 
 
 def test_an_older_database_is_upgraded_on_open(tmp_path: Path) -> None:
@@ -93,6 +94,62 @@ def test_jobs_of_an_older_database_keep_their_files_content(tmp_path: Path) -> N
     assert [j.fingerprint for j in store.jobs_for_file(1)] == ["fp-a"]
     assert store.queue_job(file_id=1, pipeline="restore", rule="r", params={}, output_folder="", run_when="now",
                            device="cpu") is None  # done for that content
+
+
+def _named(store: Store, path: str, inbox: str = "music", folder: str = "restored", **kw: object) -> str | None:
+    rel = path.split("/", 1)[1] if inbox != "music" else path
+    existing = store.file_by_path(f"/{inbox}/{path}")
+    f = existing.id if existing else store.add_file(path=f"/{inbox}/{path}", inbox=inbox, rel_path=rel, size=10,
+                                                    mtime=1.0, fingerprint=f"fp-{inbox}-{path}")
+    job_id = _job(store, f, output_folder=folder, **kw)
+    assert job_id is not None
+    return store.job(job_id).output_name  # type: ignore[union-attr]
+
+
+def test_two_inputs_never_get_outputs_of_one_name(tmp_path: Path) -> None:
+    """song.mp3 beside song.m4a would both be restored to song.flac: the second input's
+    outputs take its extension in brackets, for good (its retries and its other jobs too)."""
+    store = Store(tmp_path / "s.db")
+    assert _named(store, "Album/song.mp3") == "song"
+    assert _named(store, "Album/song.m4a") == "song (m4a)"
+    assert _named(store, "Album/SONG.flac") == "SONG (flac)"  # one name on a case-insensitive share
+    assert _named(store, "Album/song.m4a", params={"a": 2}) == "song (m4a)"  # the same input's other job
+    assert _named(store, "Album/song.mp3", folder="lossless-check", params={"a": 3}) == "song"  # no clash
+    assert _named(store, "Other/song.m4a") == "song"  # another album
+    # the same path in a second inbox (rel_path "Album/song.mp3"): its outputs would land on the first's
+    assert _named(store, "downloads/Album/song.mp3", inbox="downloads") == "song (mp3)"
+
+
+def test_an_input_replaced_at_its_path_keeps_its_outputs_name(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    _named(store, "Album/song.mp3")
+    assert _named(store, "Album/song.m4a") == "song (m4a)"
+    f = store.file_by_path("/music/Album/song.m4a")
+    assert f is not None
+    job_id = store.claim(devices=["cpu"], window_open=True, lease_seconds=60, pid=1).id  # type: ignore[union-attr]
+    store.finish_job(job_id)
+    job_id = store.claim(devices=["cpu"], window_open=True, lease_seconds=60, pid=1).id  # type: ignore[union-attr]
+    store.finish_job(job_id)
+    store.replace_file_content(f.id, size=11, mtime=2.0, fingerprint="new")  # a re-rip at the same path
+    job_id = _job(store, f.id, output_folder="restored")
+    assert job_id is not None and store.job(job_id).output_name == "song (m4a)"  # type: ignore[union-attr]
+
+
+def test_jobs_of_an_older_database_keep_their_outputs_names(tmp_path: Path) -> None:
+    db = Database(sqlite3.connect(str(tmp_path / "s.db")))
+    MIGRATIONS.apply(db, stop_before="m007_output_names")
+    db.execute("INSERT INTO files (path, inbox, rel_path, size, mtime, fingerprint, first_seen, last_seen)"
+               " VALUES ('/in/A/song.mp3', 'music', 'A/song.mp3', 1, 1, 'fp-a', 0, 0)")
+    db.execute("INSERT INTO jobs (file_id, pipeline, rule, state, output_folder, created)"
+               " VALUES (1, 'restore', 'r', 'done', 'restored', 0)")
+    db.conn.commit()
+    db.close()
+    store = Store(tmp_path / "s.db")
+    assert [j.output_name for j in store.jobs_for_file(1)] == ["song"]
+    f = store.add_file(path="/in/A/song.ogg", inbox="music", rel_path="A/song.ogg", size=1, mtime=1, fingerprint="b")
+    job_id = store.queue_job(file_id=f, pipeline="restore", rule="r", params={}, output_folder="restored",
+                             run_when="now", device="cpu")
+    assert job_id is not None and store.job(job_id).output_name == "song (ogg)"  # type: ignore[union-attr]
 
 
 def test_companions_recorded_as_unreadable_by_an_older_version_become_not_audio(tmp_path: Path) -> None:

@@ -164,7 +164,7 @@ def process(ctx: click.Context, paths: tuple[str, ...], pipeline: str, out: str 
             gate_range: float | None, as_json: bool) -> None:
     """Run one pipeline now, in the foreground, and print the outputs."""
     from .pipelines import PIPELINES
-    from .process import plan_file, process_file
+    from .process import output_names, plan_file, process_file
 
     settings = _settings(ctx)
     if pipeline not in PIPELINES:
@@ -184,13 +184,14 @@ def process(ctx: click.Context, paths: tuple[str, ...], pipeline: str, out: str 
     except Exception as exc:
         raise click.BadParameter(str(exc), param_hint="--set") from exc
     failed = False
-    for raw in paths:
+    names = output_names(settings, [Path(raw) for raw in paths])
+    for raw, name in zip(paths, names):
         try:
             if dry_run:
-                result: Any = plan_file(settings, pipeline, params, Path(raw), Path(out) if out else None)
+                result: Any = plan_file(settings, pipeline, params, Path(raw), Path(out) if out else None, name)
             else:
                 result = process_file(settings, pipeline, params, Path(raw), Path(out) if out else None,
-                                      show_progress=not as_json)
+                                      show_progress=not as_json, output_name=name)
         except Exception as exc:
             failed = True
             click.echo(f"{raw}: failed: {type(exc).__name__}: {exc}", err=True)

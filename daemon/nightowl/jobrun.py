@@ -51,6 +51,7 @@ def run_job(store: Store, job_id: int, output_root: Path, models_dir: Path | Non
         work_dir=store.path.parent / "work",
         evidence=file.evidence or {},
         make_output_root=False,
+        output_name=job.output_name,
     )
     started = time.perf_counter()
     try:

@@ -7,9 +7,9 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 TMP_MARK = ".nightowl-tmp"
@@ -39,15 +39,39 @@ def fitted_name(stem: str, suffix: str) -> str:
     return head + tag + suffix
 
 
-def mirror_path(output_root: Path, folder: str, rel_path: str, suffix: str) -> Path:
+def output_key(folder: str, rel_path: str) -> str:
+    """What two inputs' outputs would collide on: the rule's output folder, the input's
+    folder in its inbox and its name without the extension. Case folded: a share on a
+    case-insensitive file system holds only one of "Song.flac" and "song.flac"."""
+    rel = PurePosixPath(rel_path)
+    return str(PurePosixPath(folder or ".") / rel.parent / rel.stem).casefold()
+
+
+def output_name(rel_path: str, taken: Collection[str]) -> str:
+    """The name (without extension) the outputs of the input at `rel_path` take: its own
+    name, or where other inputs' outputs already take that (song.mp3 beside song.m4a both
+    restored to song.flac, or one path in two inboxes), its name with its extension in
+    brackets, "song (m4a)", then "song (m4a 2)" and so on. `taken`: the names other
+    inputs' outputs at the same place already have."""
+    rel = PurePosixPath(rel_path)
+    used = {t.casefold() for t in taken}
+    ext = rel.suffix.lstrip(".").lower()
+    tag = f"{ext} " if ext else ""
+    candidates = [rel.stem] + ([f"{rel.stem} ({ext})"] if ext else [])
+    candidates += (f"{rel.stem} ({tag}{n})" for n in range(2, len(used) + 3))
+    return next(c for c in candidates if c.casefold() not in used)
+
+
+def mirror_path(output_root: Path, folder: str, rel_path: str, suffix: str, name: str | None = None) -> Path:
     """Where an output of the input at `rel_path` (inside its inbox) goes: the tree is mirrored.
 
-    `suffix` replaces the extension, e.g. ".lossless.json"; a name too long for the file
-    system is shortened (`fitted_name`). The result is always inside the output root: a
-    path that would leave it raises ValueError.
+    `suffix` replaces the extension, e.g. ".lossless.json"; `name`, where given, the
+    input's name (see `output_name`); a name too long for the file system is shortened
+    (`fitted_name`). The result is always inside the output root: a path that would
+    leave it raises ValueError.
     """
     rel = Path(rel_path)
-    name = fitted_name(rel.stem, suffix)
+    name = fitted_name(name or rel.stem, suffix)
     dest = (output_root / folder / rel.parent / name).resolve()
     root = output_root.resolve()
     if root not in dest.parents:

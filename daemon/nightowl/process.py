@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import importlib
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+from . import outputs
 from .config import Settings
 from .intake import fingerprint
 from .pipelines import PIPELINES
@@ -45,14 +46,34 @@ def active_models(settings: Settings) -> dict[str, str]:
         store.close()
 
 
-def _context(settings: Settings, params: dict[str, Any], path: Path, out: Path | None,
-             progress: Any = None) -> JobContext:
+def _rel_path(settings: Settings, path: Path) -> str:
+    """Where outputs go below the output folder: the path inside its inbox, or the name."""
     path = path.absolute()
     inbox = settings.inbox_of(path)
-    rel = path.relative_to(inbox.path).as_posix() if inbox else path.name
+    return path.relative_to(inbox.path).as_posix() if inbox else path.name
+
+
+def output_names(settings: Settings, paths: list[Path]) -> list[str | None]:
+    """The name each input's outputs take in one run: its own, but where an earlier input
+    of the run already takes that (song.mp3 and song.m4a, both restored to song.flac),
+    its name with its extension in brackets (`outputs.output_name`). None: its own name."""
+    taken: dict[str, set[str]] = {}
+    names: list[str | None] = []
+    for path in paths:
+        rel = _rel_path(settings, path)
+        there = taken.setdefault(outputs.output_key("", rel), set())
+        name = outputs.output_name(rel, there)
+        there.add(name)
+        names.append(None if name == PurePosixPath(rel).stem else name)
+    return names
+
+
+def _context(settings: Settings, params: dict[str, Any], path: Path, out: Path | None,
+             progress: Any = None, output_name: str | None = None) -> JobContext:
+    path = path.absolute()
     ctx = JobContext(
         input=path,
-        rel_path=rel,
+        rel_path=_rel_path(settings, path),
         output_root=(out or settings.output).absolute(),
         output_folder="",
         params=params,
@@ -61,6 +82,7 @@ def _context(settings: Settings, params: dict[str, Any], path: Path, out: Path |
         models=active_models(settings),
         models_dir=settings.models_folder,
         work_dir=settings.work_folder,
+        output_name=output_name,
     )
     if progress is not None:
         ctx.progress = progress
@@ -68,9 +90,9 @@ def _context(settings: Settings, params: dict[str, Any], path: Path, out: Path |
 
 
 def plan_file(settings: Settings, pipeline: str, params: dict[str, Any], path: Path,
-              out: Path | None) -> dict[str, Any]:
+              out: Path | None, output_name: str | None = None) -> dict[str, Any]:
     """What running the pipeline would do, for pipelines that can say; nothing is written."""
-    ctx = _context(settings, params, path, out)
+    ctx = _context(settings, params, path, out, output_name=output_name)
     module = importlib.import_module(PIPELINES[pipeline].module)
     if hasattr(module, "plan"):
         return dict(module.plan(ctx))
@@ -79,10 +101,10 @@ def plan_file(settings: Settings, pipeline: str, params: dict[str, Any], path: P
 
 
 def process_file(settings: Settings, pipeline: str, params: dict[str, Any], path: Path, out: Path | None,
-                 show_progress: bool = True) -> list[str]:
+                 show_progress: bool = True, output_name: str | None = None) -> list[str]:
     path = path.absolute()
     bar = _Bar(path.name, show_progress)
-    ctx = _context(settings, params, path, out, bar)
+    ctx = _context(settings, params, path, out, bar, output_name)
     try:
         return list(importlib.import_module(PIPELINES[pipeline].module).run(ctx))
     finally:

@@ -13,7 +13,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from sqlite_utils import Database
@@ -159,6 +159,24 @@ def m006_daemon(db: Database) -> None:
     )
 
 
+@MIGRATIONS()
+def m007_output_names(db: Database) -> None:
+    # two inputs whose outputs would take one name (song.mp3 beside song.m4a, both restored
+    # to song.flac; one path in two inboxes): each job keeps the name its outputs take,
+    # chosen when it is first queued (see Store._name_outputs). Jobs from before took the
+    # input's own name
+    from .outputs import output_key
+
+    db.execute("ALTER TABLE jobs ADD COLUMN output_key TEXT")
+    db.execute("ALTER TABLE jobs ADD COLUMN output_name TEXT")
+    rows = list(db.query("SELECT jobs.id, jobs.output_folder, files.rel_path FROM jobs"
+                         " JOIN files ON files.id = jobs.file_id"))
+    for r in rows:
+        db.execute("UPDATE jobs SET output_key = ?, output_name = ? WHERE id = ?",
+                   [output_key(r["output_folder"], r["rel_path"]), PurePosixPath(r["rel_path"]).stem, r["id"]])
+    db.execute("CREATE INDEX jobs_output_key ON jobs(output_key)")
+
+
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 NOT_AUDIO = "not_audio"  # a file's state where it is a companion of the music (companions.py)
 
@@ -217,6 +235,7 @@ class Job:
     error: str | None
     outputs: list[str]
     fingerprint: str | None = None  # the content of the file it is for
+    output_name: str | None = None  # the name its outputs take (see Store._name_outputs)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Job:
@@ -236,6 +255,7 @@ class Job:
             error=row["error"],
             outputs=json.loads(row["outputs"] or "[]"),
             fingerprint=row.get("fingerprint"),
+            output_name=row.get("output_name"),
         )
 
 
@@ -443,6 +463,16 @@ class Store:
         A cancelled job is taken up afresh. So is a file replaced by other content at the
         same path: its job row, whatever it came to, is queued for the new content; a
         running one is marked for it, and `finish_job` queues it again when it ends."""
+        # one transaction: its first statement writes, so no other writer comes between
+        # the job and the name its outputs take
+        with self.db.atomic():
+            job_id = self._queue_job(file_id, pipeline, rule, params, output_folder, run_when, device, priority)
+            if job_id is not None:
+                self._name_outputs(job_id)
+        return job_id
+
+    def _queue_job(self, file_id: int, pipeline: str, rule: str, params: dict[str, Any], output_folder: str,
+                   run_when: str, device: str, priority: int) -> int | None:
         now = time.time()
         fresh = dict(rule=rule, output_folder=output_folder, run_when=run_when, device=device, priority=priority)
         content = "(SELECT fingerprint FROM files WHERE id = ?)"
@@ -470,6 +500,26 @@ class Store:
         self.db.execute(f"UPDATE jobs SET fingerprint = {content} WHERE {key} AND state = 'running'",
                         [file_id, *where])
         return None
+
+    def _name_outputs(self, job_id: int) -> None:
+        """Choose the name a job's outputs take (`outputs.output_name`): the name the
+        file's other jobs at the same place have, else one no other input's outputs there
+        have. Other inputs' outputs are never overwritten: not while they are in the inbox,
+        nor after they left it (their results stay in the output tree)."""
+        from .outputs import output_key, output_name
+
+        row = next(iter(self.db.query(
+            "SELECT jobs.output_folder, files.path, files.rel_path FROM jobs JOIN files ON files.id = jobs.file_id"
+            " WHERE jobs.id = ?", [job_id])))
+        key = output_key(row["output_folder"], row["rel_path"])
+        named = list(self.db.query(  # this job's own name too, where it is queued again
+            "SELECT jobs.output_name, files.path FROM jobs JOIN files ON files.id = jobs.file_id"
+            " WHERE jobs.output_key = ? AND jobs.output_name IS NOT NULL ORDER BY jobs.id = ? DESC, jobs.id",
+            [key, job_id]))
+        mine = [r["output_name"] for r in named if r["path"] == row["path"]]
+        taken = {r["output_name"] for r in named if r["path"] != row["path"]}
+        name = mine[0] if mine and mine[0] not in taken else output_name(row["rel_path"], taken)
+        self.db.execute("UPDATE jobs SET output_key = ?, output_name = ? WHERE id = ?", [key, name, job_id])
 
     def _queued_again(self, job_id: int, ran_for: str | None) -> bool:
         """A job that ran for content its file no longer holds, and that the new content

@@ -36,6 +36,10 @@ class JobContext:
     # share unmounted) it is not made again under the mount point; `nightowl process`
     # and direct calls make the folder they are told to write to
     make_output_root: bool = True
+    # the name (without extension) the outputs take, where it is not the input's own: the
+    # daemon names them when it queues the job, so that two inputs' outputs never take one
+    # name (see store.Store._name_outputs)
+    output_name: str | None = None
 
     @property
     def torch_device(self) -> str:
@@ -50,7 +54,7 @@ class JobContext:
         if not self.make_output_root and not self.output_root.is_dir():  # a share unmounted since the job started
             raise OutputError(f"the output folder {self.output_root} is missing (a share not mounted?): "
                               "nothing written; the job is tried again later")
-        dest = mirror_path(self.output_root, self.output_folder, self.rel_path, suffix)
+        dest = mirror_path(self.output_root, self.output_folder, self.rel_path, suffix, self.output_name)
         clear_stale_temporaries(dest)
         return dest
 
