@@ -76,3 +76,18 @@ def test_a_soundboard_recording_labelled_concert_keeps_its_source(tmp_path: Path
     result = CliRunner().invoke(main, ["--config", str(config), "label", str(song), "concert"])
     assert result.exit_code == 0, result.output
     assert "rule 'soundboard recordings need no de-rooming'" in result.output
+
+
+def test_a_label_to_a_pipeline_not_built_yet_says_nothing_is_queued(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    settings = load_settings(config)
+    song = settings.inboxes[0].path / "band1994-05-12.aud.flac"
+    shutil.copy(DATA / "loop_tabla.flac", song)
+    store = Store(settings.database)
+    fid = store.add_file(path=str(song), inbox="music", rel_path=song.name, size=1, mtime=0, fingerprint="y")
+    store.set_classified(fid, probe={"codec": "flac"}, file_class="lossless_music", confidence=0.6,
+                         evidence={"concert": {"source": "aud"}, "lossless_check": {"verdict": "lossless"}})
+    result = CliRunner().invoke(main, ["--config", str(config), "label", str(song), "concert"])
+    assert result.exit_code == 0, result.output
+    assert "pipeline: concert (not in this version yet: nothing is queued) (rule 'audience recordings')" in result.output
+    assert store.jobs_for_file(fid) == []

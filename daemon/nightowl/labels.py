@@ -10,6 +10,7 @@ from .config import Settings
 from .devices import use_gpu
 from .eventlog import record
 from .intake import facts_of_row, fingerprint, route_file
+from .pipelines import pipeline_shown
 from .rules import Rule
 from .store import Store
 
@@ -40,7 +41,7 @@ def label_file(settings: Settings, rules: list[tuple[Rule, str]], path: Path, fi
                    file_id=row.id, job_id=job_id)
             yield f"job {job_id} cancelled"
         for rule in decision.rules or [None]:
-            yield (f"pipeline: {rule.action.pipeline} (rule {rule.name!r})" if rule
+            yield (f"pipeline: {pipeline_shown(rule.action.pipeline)} (rule {rule.name!r})" if rule
                    else "pipeline: none (no rule matches)")
     finally:
         store.close()

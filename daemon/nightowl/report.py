@@ -11,6 +11,7 @@ from .config import Settings
 from .intake import BAD_NAME, facts_from, printable_path
 from .models.registry import KINDS, active
 from .outputs import LOW_SPACE, free_space
+from .pipelines import pipeline_shown
 from .rules import Rule, decide
 from .schedule import in_window, next_window
 from .store import JOB_STATES, Store
@@ -227,7 +228,7 @@ def explain_text(data: dict[str, Any]) -> str:
             lines.append(f"    ({ev['ends']})")
     for reason in data["rule_reasons"]:
         lines.append(f"  {reason}")
-    lines.append(f"  pipeline: {data['pipeline'] or 'none'}")
+    lines.append(f"  pipeline: {pipeline_shown(data['pipeline'])}")
     for extra in data.get("also") or []:
-        lines.append(f"  and then: {extra['pipeline']} (rule {extra['rule']!r})")
+        lines.append(f"  and then: {pipeline_shown(extra['pipeline'])} (rule {extra['rule']!r})")
     return "\n".join(lines)

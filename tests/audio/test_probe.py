@@ -37,6 +37,18 @@ def test_an_empty_file_says_so(tmp_path: Path) -> None:
         probe(path)
 
 
+def test_a_file_no_decoder_reads_says_so_in_plain_words(tmp_path: Path) -> None:
+    """Not FFmpeg's "[Errno 1094995529] Invalid data found when processing input: '<path>'":
+    the event names the file already."""
+    bad = tmp_path / "track.flac"
+    bad.write_bytes(b"fLaC" + bytes(range(256)) * 8)
+    with pytest.raises(ProbeError) as caught:
+        probe(bad)
+    message = str(caught.value)
+    assert message.startswith("neither FFmpeg nor libsndfile can read it as audio (FFmpeg: Invalid data")
+    assert str(bad) not in message and "Errno" not in message
+
+
 def test_a_lossy_file_has_no_bit_depth() -> None:
     info = probe(DATA / "speech" / "voice_memo.mp3")
     assert info.codec == "mp3" and info.bit_depth is None and not info.lossless

@@ -123,12 +123,23 @@ def _tags(path: Path) -> tuple[dict[str, str], bool, int | None]:
     return tags, has_cover, bits
 
 
+def _said(exc: Exception) -> str:
+    """A decoder's own words for why it failed, without the error number and the path
+    (an event names the file already): FFmpeg's "[Errno 1094995529] Invalid data found
+    when processing input: '/music/a.flac'" is "Invalid data found when processing input"."""
+    text = getattr(exc, "strerror", None) or getattr(exc, "error_string", None) or str(exc)
+    return str(text).strip().rstrip(".")
+
+
 def _probe_sndfile(path: Path, av_error: Exception) -> Probe:
     """libsndfile reads a few files FFmpeg refuses (some Ogg Vorbis variants)."""
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise ProbeError(f"not readable audio: {av_error}") from exc
+        # FFmpeg's reason only: libsndfile's can mislead ("File does not exist or is not a
+        # regular file" for a text file named .mp3)
+        raise ProbeError(f"neither FFmpeg nor libsndfile can read it as audio (FFmpeg: {_said(av_error)}):"
+                         " a damaged or incomplete file, or not audio") from exc
     codec = {"VORBIS": "vorbis", "OPUS": "opus", "MPEG_LAYER_III": "mp3", "FLAC": "flac"}.get(
         info.subtype, "pcm_" + info.subtype.lower()
     )

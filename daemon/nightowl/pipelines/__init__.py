@@ -111,3 +111,13 @@ PIPELINES: dict[str, Pipeline] = {
                  summary="audience recordings: less room and crowd (not built yet)", available=False),
     ]
 }
+
+
+def pipeline_shown(name: str | None) -> str:
+    """A rule's pipeline as people are told it: a rule may name one this version does not
+    have yet, for which the daemon queues nothing (and says so in its log)."""
+    if not name:
+        return "none"
+    if name in PIPELINES and not PIPELINES[name].available:
+        return f"{name} (not in this version yet: nothing is queued)"
+    return name
