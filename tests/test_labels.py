@@ -63,31 +63,29 @@ def test_an_unknown_class_is_refused(tmp_path: Path) -> None:
     assert result.exit_code == 2
 
 
-def test_a_soundboard_recording_labelled_concert_keeps_its_source(tmp_path: Path) -> None:
-    """The rules still see what the evidence said of the recording (SBD: no de-rooming)."""
+def _label_show_concert(tmp_path: Path, source: str) -> tuple[Store, int, str]:
+    """A show's track the classifier took for lossless music, labelled `concert`: the
+    store, the file's id and what `nightowl label` printed."""
     config = write_config(tmp_path)
     settings = load_settings(config)
-    song = settings.inboxes[0].path / "band1994-05-12.sbd.flac"
+    song = settings.inboxes[0].path / f"band1994-05-12.{source}.flac"
     shutil.copy(DATA / "loop_tabla.flac", song)
     store = Store(settings.database)
-    fid = store.add_file(path=str(song), inbox="music", rel_path=song.name, size=1, mtime=0, fingerprint="x")
+    fid = store.add_file(path=str(song), inbox="music", rel_path=song.name, size=1, mtime=0, fingerprint=source)
     store.set_classified(fid, probe={"codec": "flac"}, file_class="lossless_music", confidence=0.6,
-                         evidence={"concert": {"source": "sbd"}, "lossless_check": {"verdict": "lossless"}})
+                         evidence={"concert": {"source": source}, "lossless_check": {"verdict": "lossless"}})
     result = CliRunner().invoke(main, ["--config", str(config), "label", str(song), "concert"])
     assert result.exit_code == 0, result.output
-    assert "rule 'soundboard recordings need no de-rooming'" in result.output
+    return store, fid, result.output
+
+
+def test_a_soundboard_recording_labelled_concert_keeps_its_source(tmp_path: Path) -> None:
+    """The rules still see what the evidence said of the recording (SBD: no de-rooming)."""
+    _, _, output = _label_show_concert(tmp_path, "sbd")
+    assert "rule 'soundboard recordings need no de-rooming'" in output
 
 
 def test_a_label_to_a_pipeline_not_built_yet_says_nothing_is_queued(tmp_path: Path) -> None:
-    config = write_config(tmp_path)
-    settings = load_settings(config)
-    song = settings.inboxes[0].path / "band1994-05-12.aud.flac"
-    shutil.copy(DATA / "loop_tabla.flac", song)
-    store = Store(settings.database)
-    fid = store.add_file(path=str(song), inbox="music", rel_path=song.name, size=1, mtime=0, fingerprint="y")
-    store.set_classified(fid, probe={"codec": "flac"}, file_class="lossless_music", confidence=0.6,
-                         evidence={"concert": {"source": "aud"}, "lossless_check": {"verdict": "lossless"}})
-    result = CliRunner().invoke(main, ["--config", str(config), "label", str(song), "concert"])
-    assert result.exit_code == 0, result.output
-    assert "pipeline: concert (not in this version yet: nothing is queued) (rule 'audience recordings')" in result.output
+    store, fid, output = _label_show_concert(tmp_path, "aud")
+    assert "pipeline: concert (not in this version yet: nothing is queued) (rule 'audience recordings')" in output
     assert store.jobs_for_file(fid) == []
