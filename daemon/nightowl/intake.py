@@ -195,9 +195,7 @@ class Intake:
     def _classify_and_route(self, file_id: int, spath: str, inbox: str, rel_path: str, fp: str) -> None:
         analysis = apply_label(self.analyse(spath), self.store.label_for(fp))
         if analysis.get("not_audio"):  # a video without sound: noted, as cover art is, not an error
-            row = self.store.file(file_id)
-            if row is not None:
-                self.store.set_not_audio(file_id, size=row.size, mtime=row.mtime, fingerprint=fp)
+            self.store.set_not_audio(file_id, fingerprint=fp)
             record(self.store, "skipped", f"not audio ({analysis.get('error')}): left alone", path=spath,
                    file_id=file_id)
             return

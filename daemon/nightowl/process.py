@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from . import outputs
@@ -53,18 +53,17 @@ def _rel_path(settings: Settings, path: Path) -> str:
     return path.relative_to(inbox.path).as_posix() if inbox else path.name
 
 
-def output_names(settings: Settings, paths: list[Path]) -> list[str | None]:
+def output_names(settings: Settings, paths: list[Path]) -> list[str]:
     """The name each input's outputs take in one run: its own, but where an earlier input
     of the run already takes that (song.mp3 and song.m4a, both restored to song.flac),
-    its name with its extension in brackets (`outputs.output_name`). None: its own name."""
+    its name with its extension in brackets (`outputs.output_name`)."""
     taken: dict[str, set[str]] = {}
-    names: list[str | None] = []
+    names: list[str] = []
     for path in paths:
         rel = _rel_path(settings, path)
         there = taken.setdefault(outputs.output_key("", rel), set())
-        name = outputs.output_name(rel, there)
-        there.add(name)
-        names.append(None if name == PurePosixPath(rel).stem else name)
+        names.append(outputs.output_name(rel, there))
+        there.add(names[-1])
     return names
 
 

@@ -377,11 +377,14 @@ class Store:
             [error, None if probe is None else _dumps(probe), file_id],
         )
 
-    def set_not_audio(self, file_id: int, *, size: int, mtime: float, fingerprint: str) -> None:
-        """A companion file (lineage text, cover art: companions.py), as it is now."""
+    def set_not_audio(self, file_id: int, *, fingerprint: str, size: int | None = None,
+                      mtime: float | None = None) -> None:
+        """A companion file (lineage text, cover art: companions.py), or a file with no
+        sound, as it is now (size and mtime: as recorded, where not given)."""
         self.db.execute(
-            "UPDATE files SET state = ?, size = ?, mtime = ?, fingerprint = ?, duplicate_of = NULL, probe = NULL,"
-            " class = NULL, confidence = NULL, evidence = NULL, error = NULL, last_seen = ? WHERE id = ?",
+            "UPDATE files SET state = ?, size = COALESCE(?, size), mtime = COALESCE(?, mtime), fingerprint = ?,"
+            " duplicate_of = NULL, probe = NULL, class = NULL, confidence = NULL, evidence = NULL, error = NULL,"
+            " last_seen = ? WHERE id = ?",
             [NOT_AUDIO, size, mtime, fingerprint, time.time(), file_id],
         )
 
