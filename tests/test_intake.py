@@ -81,6 +81,7 @@ def test_a_video_without_sound_is_not_audio_rather_than_an_error(setup) -> None:
     intake.handle(path, settings.inboxes[0])
     row = store.file_by_path(str(path))
     assert row is not None and row.state == "not_audio" and not queued
+    assert (row.size, row.mtime) == (path.stat().st_size, path.stat().st_mtime)  # as taken in
     events = list(store.events())
     assert [e["kind"] for e in events] == ["new", "skipped"] and events[-1]["level"] == "info"
     assert "no audio stream" in events[-1]["message"]
