@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import shutil
 import subprocess
@@ -49,10 +50,20 @@ PYO_MIDI = ("mapleleafrag.mid",)
 
 GENUINE_MIDI_CLIP = 30.0  # MIDI renders run minutes; keep a 30 s clip from the middle
 # every transcode is cut to <= 6 s for size (intake reads a file that short whole). Shorter clips
-# give the check too little: at 4 s (and FLAC level 8) the corpus is 294 MB, not 353, but Opus 48-96k
-# detection on bright stereo sources falls from 91% to 88% and class accuracy from 96.0% to 95.3%
+# give the check too little: at 5 s (23 MB less) Opus 48-96k detection on bright stereo sources
+# falls from 91% to 88% (a bell sample's Opus 48k loses the few tenths of a second that showed
+# its edge; 5.5 s too) and class accuracy from 96.0% to 95.7%
 TRANSCODE_CLIP = 6.0
-FULL_LENGTH = ("relax_song",)  # kept whole once, to exercise the multi-excerpt path
+# one render kept longer than intake's whole-file limit (45 s), to exercise the multi-excerpt path
+LONG_RENDER = ("relax_song", 60.0)
+# the packaged songs run 3 minutes and more; their first minute (packets copied, not
+# re-encoded) holds the same studio sound for a third of the size
+PACKAGED_SECONDS = 60.0
+# lossy music in its container: its class comes from the codec, 20 s is plenty
+LOSSY_SECONDS = 20.0
+# sources kept out of the transcode grid: the long render (its 30 s clip is in) and the amen
+# break (its genuine file and quiet version are in), so the grid stays 23 sources by 23 settings
+NOT_TRANSCODED = ("relax_song_long", "loop_amen_full")
 
 
 # --------------------------------------------------------------------------- fetchers
@@ -148,12 +159,13 @@ def source_sonic_pi(names: Iterable[str] = SONIC_PI) -> Iterator[Source]:
         yield Source(name, audio, rate, "debian:sonic-pi-samples (CC0)")
 
 
-def source_openmsx(names: Iterable[str] = OPENMSX, full: Iterable[str] = FULL_LENGTH) -> Iterator[Source]:
+def source_openmsx(names: Iterable[str] = OPENMSX, long: tuple[str, float] = LONG_RENDER) -> Iterator[Source]:
     root = fetch_deb("openttd-openmsx") / "usr/share/games/openttd/baseset/openmsx"
     for name in names:
         audio = render_midi(root / f"{name}.mid")
-        if name in full:
-            yield Source(f"{name}_full", audio, 44100, "debian:openttd-openmsx (GPL-2), fluidsynth FluidR3_GM")
+        if name == long[0]:
+            clip, pos = _middle(audio, 44100, long[1])
+            yield Source(f"{name}_long", clip, 44100, "debian:openttd-openmsx (GPL-2), fluidsynth FluidR3_GM", pos)
         clip, pos = _middle(audio, 44100, GENUINE_MIDI_CLIP)
         yield Source(name, clip, 44100, "debian:openttd-openmsx (GPL-2), fluidsynth FluidR3_GM", pos)
 
@@ -480,33 +492,64 @@ PACKAGED_LOSSY = {
 }
 
 
+def first_seconds(path: Path, seconds: float) -> tuple[bytes, bool]:
+    """An Ogg file's packets up to `seconds`, copied into a new Ogg file (the same coded
+    audio, not re-encoded; the decoded samples equal the original's first ones), and
+    whether it was cut: a file FFmpeg cannot demux (one of hyperrogue's, libsndfile
+    reads it) or no longer than that is kept whole."""
+    import av
+
+    buf = io.BytesIO()
+    try:
+        with av.open(str(path)) as src:
+            stream = src.streams.audio[0]
+            if src.duration is None or src.duration / av.time_base <= seconds:
+                return path.read_bytes(), False
+            # bitexact: the same stream serial number every build (FFmpeg draws one at random otherwise)
+            with av.open(buf, "w", format="ogg", options={"fflags": "+bitexact"}) as out:
+                copy = out.add_stream_from_template(stream)
+                for packet in src.demux(stream):
+                    if packet.dts is None:  # the flush packet at the end
+                        continue
+                    if packet.pts * stream.time_base > seconds:
+                        break
+                    packet.stream = copy
+                    out.mux(packet)
+    except av.error.FFmpegError:
+        return path.read_bytes(), False
+    return buf.getvalue(), True
+
+
 def render_packaged_lossy() -> Iterator[Entry]:
-    """The files of PACKAGED_LOSSY, byte for byte (expected: lossy_music)."""
+    """The files of PACKAGED_LOSSY, their first PACKAGED_SECONDS (expected: lossy_music)."""
     for package, (folder, names, origin) in PACKAGED_LOSSY.items():
         root = fetch_deb(package) / folder
         for name in names:
             stem = name.replace("/", "_").removesuffix(".ogg")
+            data, cut = first_seconds(root / name, PACKAGED_SECONDS)
+            extra = {"origin": origin, "packaged_as": f"{folder}/{name}"}
+            if cut:
+                extra["clip"] = [0.0, PACKAGED_SECONDS]
             yield Entry(f"library/packaged/{stem}.ogg", np.zeros((0, 1), np.float32), 0, "lossy", "vorbis", None,
-                        stem, {"origin": origin, "packaged_as": f"{folder}/{name}"}, cls="lossy_music", fmt="ogg",
-                        raw=(root / name).read_bytes())
+                        stem, extra, cls="lossy_music", fmt="ogg", raw=data)
 
 
 def render_lossy_music(lib: dict[str, Source], count: int) -> Iterator[Entry]:
-    """Lossy music left in its container (mp3 CBR/VBR, m4a AAC, Ogg Opus, Ogg Vorbis), 30 s, tagged."""
+    """Lossy music left in its container (mp3 CBR/VBR, m4a AAC, Ogg Opus, Ogg Vorbis), 20 s, tagged."""
     names = sorted(lib)
     for k in range(count):
         rng = np.random.default_rng([SEED, 1, k])
         src = lib[names[k % len(names)]]
         fmt, setting = LOSSY_PLAN[k % len(LOSSY_PLAN)]
         start = float(rng.uniform(5, 60))
-        audio = sim.peak_normalise(sim.fade(_excerpt(src, start, 30.0), RATE, 0.5, 1.5), -1.0)  # mastered level
+        audio = sim.peak_normalise(sim.fade(_excerpt(src, start, LOSSY_SECONDS), RATE, 0.5, 1.5), -1.0)  # mastered
         artist, genre = ARTISTS[k % len(ARTISTS)], GENRES[int(rng.integers(len(GENRES)))]
         title = f"{src.name.replace('_', ' ').title()} (Part {k + 1})"
         tags = {"title": title, "artist": artist, "album": f"{artist} Live Sessions", "genre": genre,
                 "date": str(1990 + k), "tracknumber": str(k + 1)}
         ext = {"ogg": "ogg", "opus": "opus"}.get(fmt, fmt)
         yield Entry(f"library/{artist} - {title}.{ext}", audio, RATE, "lossy", CODEC_OF_FMT[fmt], setting, src.name,
-                    {"origin": src.origin, "clip": [round(start, 3), 30.0]}, cls="lossy_music", fmt=fmt, tags=tags)
+                    {"origin": src.origin, "clip": [round(start, 3), LOSSY_SECONDS]}, cls="lossy_music", fmt=fmt, tags=tags)
 
 
 def _taper_names(rng: np.random.Generator, kind: str, fmt: str, setting: str) -> tuple[str, str, str]:
@@ -753,7 +796,8 @@ def write_entry(out: Path, e: Entry) -> dict:
         info = sf.info(path)
         rate, channels, duration = info.samplerate, info.channels, round(info.frames / info.samplerate, 4)
     elif e.fmt == "flac":
-        sf.write(path, e.audio, e.rate, format="FLAC", subtype="PCM_16")
+        # the highest compression level: the same samples, 4% smaller, at twice the (small) encoding time
+        sf.write(path, e.audio, e.rate, format="FLAC", subtype="PCM_16", compression_level=1.0)
         info = sf.info(path)
         rate, channels, duration = info.samplerate, info.channels, round(info.frames / info.samplerate, 4)
     else:
@@ -809,7 +853,7 @@ def build(out: Path, quick: bool = False) -> list[dict]:
         sources = [*source_sonic_pi(), *source_openmsx(), *source_pyo()]
     entries: list[Iterable[Entry]] = [render_genuine(s) for s in sources]
     entries.append(render_hard_genuine(sources, rng))
-    trans_sources = [s for s in sources if not s.name.endswith("_full")]
+    trans_sources = [s for s in sources if s.name not in NOT_TRANSCODED]
     entries += [render_transcodes(s) for s in trans_sources]
     entries += [render_upsampled(s) for s in trans_sources[:: 3]]  # every third source
     # the other classes: lossy music in its container, concerts, podcasts, negatives
@@ -828,8 +872,9 @@ def build(out: Path, quick: bool = False) -> list[dict]:
         "built_by": "bench/corpus.py" + (" --quick" if quick else ""),
         "transcode_clip_s": TRANSCODE_CLIP,
         "genuine_midi_clip_s": GENUINE_MIDI_CLIP,
-        "clips": "transcodes and upsampled files are the middle <= 6 s of each source; MIDI renders "
-                 "are kept as their middle 30 s (plus relax_song in full)",
+        "clips": f"transcodes and upsampled files are the middle <= {TRANSCODE_CLIP:g} s of each source; MIDI "
+                 f"renders are kept as their middle {GENUINE_MIDI_CLIP:g} s (plus {LONG_RENDER[0]}'s middle "
+                 f"{LONG_RENDER[1]:g} s); the packaged songs as their first {PACKAGED_SECONDS:g} s",
         "vorbis_mapping": "soundfile compression_level = 1 - q/10 (q2=0.8, q4=0.6, q6=0.4, q8=0.2)",
         "mp3_vbr": "PyAV libmp3lame qscale flag + global_quality = LAME -V n",
         "seed": SEED,

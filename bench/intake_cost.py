@@ -88,11 +88,10 @@ def real_sources() -> tuple[list[np.ndarray], str]:
         renders = [r for r in recs if r["truth"] == "lossless" and r["path"].startswith("genuine/")
                    and r["duration"] >= 20 and r["sample_rate"] == SR
                    and (CORPUS / r["path"]).exists()]
-        # the full-length render first; skip its 30 s clip, which the full one contains
+        # the longest render first; skip the 30 s clip its longer one (relax_song_long) contains
         renders.sort(key=lambda r: -r["duration"])
-        full = {r["source"] for r in renders if r["path"].endswith("_full.flac")}
-        paths = [CORPUS / r["path"] for r in renders
-                 if r["path"].endswith("_full.flac") or r["source"] not in full]
+        longer = {r["source"].removesuffix("_long") for r in renders if r["source"].endswith("_long")}
+        paths = [CORPUS / r["path"] for r in renders if r["source"] not in longer]
         origin = "bench/corpus/genuine (MIDI renders)"
     if not paths:
         paths = sorted(DATA.glob("*.flac"))

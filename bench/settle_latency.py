@@ -5,7 +5,7 @@
 For each settle time, the real daemon (`python -m nightowl --config CONFIG run`) is
 started as a subprocess on a temporary config (inbox, state and output in a temporary
 folder, device = cpu, shipped rules). Real files (the tests/data FLAC clips, genuine
-corpus renders when bench/corpus is built, including a full-length one, and MP3s
+corpus renders when bench/corpus is built, including a 90 s one, and MP3s
 encoded from them) are copied into the inbox one at a time; the wall time when each
 copy's file is closed is recorded, and the classification time is read from the
 `events` table (kind 'classified', column ts, matched on the event's path) of
@@ -67,7 +67,7 @@ def staging_files(folder: Path, n: int) -> list[Path]:
         recs = json.loads((CORPUS / "manifest.json").read_text())["files"]
         renders = [CORPUS / r["path"] for r in recs if r["truth"] == "lossless" and r["path"].startswith("genuine/")
                    and r["duration"] >= 30 and (CORPUS / r["path"]).exists()]
-        renders.sort(key=lambda p: (not p.name.endswith("_full.flac"), p.name))
+        renders.sort(key=lambda p: (not p.name.endswith("_long.flac"), p.name))
         flacs = [flacs[0], *renders[:2], *flacs[1:], *renders[2:]]
     out: list[Path] = []
     mp3_from = iter(flacs[1:] + flacs[:1])

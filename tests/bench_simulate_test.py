@@ -94,3 +94,24 @@ def test_vorbis_encodes_minutes_of_audio() -> None:
     out = roundtrip(audio, sr, Setting("vorbis", "q4"))
     assert out.shape == audio.shape
     assert np.corrcoef(out[sr:-sr, 0], audio[sr:-sr, 0])[0, 1] > 0.99
+
+
+def test_packaged_songs_are_cut_by_copying_packets(tmp_path) -> None:
+    """The corpus keeps a packaged song's first seconds as its own coded packets: the
+    samples are the original's first ones, the same bytes every build; a file FFmpeg
+    cannot demux, or no longer than the cut, is kept whole."""
+    from bench.corpus import encode_container, first_seconds
+
+    x = np.stack([_tone(6.0), _tone(6.0, 440)], axis=1)
+    song = tmp_path / "song.ogg"
+    song.write_bytes(encode_container(x, SR, "ogg", "q4"))
+    data, cut = first_seconds(song, 2.0)
+    assert cut and data == first_seconds(song, 2.0)[0] and len(data) < song.stat().st_size / 2
+    part, rate = sf.read(io.BytesIO(data), dtype="float32")
+    whole, _ = sf.read(song, dtype="float32")
+    assert rate == SR and 2.0 * SR <= len(part) <= 2.1 * SR
+    np.testing.assert_array_equal(part, whole[:len(part)])
+    assert first_seconds(song, 10.0) == (song.read_bytes(), False)
+    junk = tmp_path / "junk.ogg"
+    junk.write_bytes(b"OggS not really")
+    assert first_seconds(junk, 2.0) == (junk.read_bytes(), False)
