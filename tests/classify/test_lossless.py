@@ -14,7 +14,15 @@ import soundfile as sf
 
 from bench.transcode import Setting, as_flac, as_flac16, encode_bytes, made_hi_res, roundtrip, upsample
 from nightowl.audio.decode import decode
-from nightowl.classify.lossless import SOFT_FALL_HZ_DB, LosslessCheck, check_lossless, decide, loud_moments
+from nightowl.classify.lossless import (
+    MP3_FALL_HZ_DB,
+    SOFT_FALL_HZ_DB,
+    LosslessCheck,
+    _final_fall,
+    check_lossless,
+    decide,
+    loud_moments,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -116,6 +124,25 @@ def test_music_fading_out_near_20_khz_is_no_lowpass() -> None:
     assert decide(SOFT_TOP).verdict == "inconclusive"
     lame = decide(SOFT_TOP | {"fall_hz_db": 8.0})  # the same edge ending as LAME's lowpass ends
     assert lame.verdict == "transcoded"
+
+
+def test_one_bin_dipping_on_the_fall_does_not_end_it() -> None:
+    """How an edge near 20 kHz ends is read on the unsmoothed spectrum, where single bins
+    dip a few dB. Opus's wall falls to a shoulder a dB or two over the nine-tenths level, then
+    on to the floor: one bin dipping under that level on the shoulder must not make the fall
+    read as abrupt as LAME's (it did, for an Opus 160k of the tabla loop, on one machine)."""
+    freqs = np.arange(2049) * (44100 / 4096)
+    cutoff = 20000.0
+    # music at -98 dB up to the cutoff, then 20 Hz per dB down to a shoulder at -124 dB
+    # (0.87 of the way to the floor), 300 Hz of shoulder, and on to the floor at -128 dB
+    fall = np.clip((freqs - cutoff) / 20.0, 0.0, 26.0)
+    tail = np.clip((freqs - (cutoff + 26 * 20.0 + 300.0)) / 20.0, 0.0, 4.0)
+    raw = -98.0 - fall - tail
+    smooth_fall = _final_fall(freqs, raw, cutoff, 44100)["fall_hz_db"]
+    assert smooth_fall > MP3_FALL_HZ_DB
+    k = int(np.searchsorted(freqs, cutoff + 26 * 20.0 + 100.0))  # on the shoulder
+    raw[k] = -127.5
+    assert _final_fall(freqs, raw, cutoff, 44100)["fall_hz_db"] == pytest.approx(smooth_fall)
 
 
 def test_upsampled_is_detected() -> None:

@@ -265,6 +265,7 @@ NEAR_20K_HZ = (19500.0, 21000.0)
 # ends at 30 or faster; a FluidSynth render's top at 20.6-20.8 kHz fades at 57-72, and
 # with a drop of 19-23 dB it read as a LAME lowpass in 5 of 46 placements of intake's excerpts
 SOFT_FALL_HZ_DB = 45.0
+FALL_STAY_HZ = 40.0
 
 
 def _final_fall(freqs: np.ndarray, raw_db: np.ndarray, cutoff: float, sample_rate: int) -> dict[str, float]:
@@ -285,10 +286,17 @@ def _final_fall(freqs: np.ndarray, raw_db: np.ndarray, cutoff: float, sample_rat
         return {}
     start = int((cutoff - 1000) / df)
 
-    def reach(share: float) -> float:
-        return float(freqs[start + int(np.argmax(raw_db[start:] < music - share * span))])
+    def reach(share: float, stay: int = 1) -> float:
+        """Where the spectrum first goes under the level and stays under it for `stay` bins."""
+        under = (raw_db[start:] < music - share * span).astype(np.int8)
+        stays = np.convolve(under, np.ones(stay, dtype=np.int8), mode="valid") == stay
+        return float(freqs[start + int(np.argmax(stays))])
 
-    return {"fall_hz_db": (reach(0.9) - reach(0.5)) / (0.4 * span)}
+    # the nine-tenths level can lie a dB or two under a shoulder of the fall (Opus's wall,
+    # then the resampler's), where one bin's dip under it would end the fall early and make
+    # it read as abrupt as LAME's; halfway down the fall is steep, and a dip moves nothing
+    stay = max(1, int(round(FALL_STAY_HZ / df)))
+    return {"fall_hz_db": (reach(0.9, stay) - reach(0.5)) / (0.4 * span)}
 
 
 def check_lossless(excerpts: Sequence[np.ndarray], sample_rate: int,
