@@ -13,7 +13,10 @@ System tools: `fluidsynth` and the `fluid-soundfont-gm` SoundFont (Debian) for M
 `festival` and `festvox-us-slt-hts` (Debian) for the podcast voices. Python: pyroomacoustics,
 piper-tts, mutagen. Signal simulations (rooms, crowds, applause, TTS dialogues) live in bench/simulate.py.
 Every record has `class`, the expected class (one of CLASSES).
-Everything is deterministic: fixed clip positions, no randomness except a seeded RNG.
+Everything is deterministic: fixed clip positions, no randomness except a seeded RNG; a
+rebuild on the same machine gives the same samples. The Opus files can differ between
+Intel and AMD processors (libopus's SSE code uses approximate reciprocal instructions,
+which the two compute differently), and with them verdicts at the margins.
 """
 
 from __future__ import annotations
