@@ -55,7 +55,7 @@ GENUINE_MIDI_CLIP = 30.0  # MIDI renders run minutes; keep a 30 s clip from the 
 # every transcode is cut to <= 6 s for size (intake reads a file that short whole). Shorter clips
 # give the check too little: at 5 s (23 MB less) Opus 48-96k detection on bright stereo sources
 # falls from 91% to 88% (a bell sample's Opus 48k loses the few tenths of a second that showed
-# its edge; 5.5 s too) and class accuracy from 96.0% to 95.7%
+# its edge; 5.5 s too) and class accuracy from 96.3% to 95.7%
 TRANSCODE_CLIP = 6.0
 # one render kept longer than intake's whole-file limit (45 s), to exercise the multi-excerpt path
 LONG_RENDER = ("relax_song", 60.0)

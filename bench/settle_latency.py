@@ -5,7 +5,7 @@
 For each settle time, the real daemon (`python -m nightowl --config CONFIG run`) is
 started as a subprocess on a temporary config (inbox, state and output in a temporary
 folder, device = cpu, shipped rules). Real files (the tests/data FLAC clips, genuine
-corpus renders when bench/corpus is built, including a 90 s one, and MP3s
+corpus renders when bench/corpus is built, including its 60 s one, and MP3s
 encoded from them) are copied into the inbox one at a time; the wall time when each
 copy's file is closed is recorded, and the classification time is read from the
 `events` table (kind 'classified', column ts, matched on the event's path) of
