@@ -53,10 +53,15 @@ PYO_MIDI = ("mapleleafrag.mid",)
 
 GENUINE_MIDI_CLIP = 30.0  # MIDI renders run minutes; keep a 30 s clip from the middle
 # every transcode is cut to <= 6 s for size (intake reads a file that short whole). Shorter clips
-# give the check too little: at 5 s (23 MB less) Opus 48-96k detection on bright stereo sources
-# falls from 91% to 88% (a bell sample's Opus 48k loses the few tenths of a second that showed
-# its edge; 5.5 s too) and class accuracy from 96.3% to 95.7%
+# give the check too little where the source has a top for a lowpass to cut ("bright":
+# bench/lossless_accuracy.py): at 5 s Opus 48-96k detection on bright stereo sources falls from
+# 91% to 88% (a bell sample's Opus 48k loses the few tenths of a second that showed its edge;
+# 5.5 s too). A dull source shows no edge at any length (its transcodes are caught by their
+# codec's frame grid, which a few frames show): its clip is 5 s. Five sources are dull and
+# over 5 s long: 4.4 MB less; of their 115 transcodes 3 passed as lossless that were caught
+# at 6 s, and 1 was caught that passed (class accuracy 96.3% -> 96.0%)
 TRANSCODE_CLIP = 6.0
+DULL_TRANSCODE_CLIP = 5.0
 # one render kept longer than intake's whole-file limit (45 s), to exercise the multi-excerpt path
 LONG_RENDER = ("relax_song", 60.0)
 # the packaged songs run 3 minutes and more; their first minute (packets copied, not
@@ -64,6 +69,12 @@ LONG_RENDER = ("relax_song", 60.0)
 PACKAGED_SECONDS = 60.0
 # lossy music in its container: its class comes from the codec, 20 s is plenty
 LOSSY_SECONDS = 20.0
+# the music of a simulated show (applause comes on top): intake hears 3 x 3 s of the middle
+# and 5 s at each end, so a longer one adds size, not evidence; FLAC shows are kept shorter
+CONCERT_FLAC_SECONDS = 28.0
+CONCERT_LOSSY_SECONDS = (36.0, 50.0)
+# genuine studio music with a short room (lossless_music, not concert): heard whole, like the lossy clips
+STUDIO_SECONDS = 20.0
 # sources kept out of the transcode grid: the long render (its 30 s clip is in) and the amen
 # break (its genuine file and quiet version are in), so the grid stays 23 sources by 23 settings
 NOT_TRANSCODED = ("relax_song_long", "loop_amen_full")
@@ -247,9 +258,16 @@ def _clip(src: Source, length: float) -> tuple[np.ndarray, dict]:
     return audio, extra
 
 
+def transcode_clip_seconds(src: Source) -> float:
+    """TRANSCODE_CLIP for a bright source, DULL_TRANSCODE_CLIP for a dull one (see above)."""
+    from bench.lossless_accuracy import BRIGHT_DB, audio_brightness_db
+
+    return TRANSCODE_CLIP if audio_brightness_db(src.audio, src.rate) >= BRIGHT_DB else DULL_TRANSCODE_CLIP
+
+
 def render_transcodes(src: Source, grid: Iterable[Setting] = GRID) -> Iterator[Entry]:
     """Each grid setting: encode, decode back, store as 16-bit FLAC at the source rate."""
-    audio, extra = _clip(src, TRANSCODE_CLIP)
+    audio, extra = _clip(src, transcode_clip_seconds(src))
     for setting in grid:
         yield Entry(f"transcoded/{setting.codec}/{setting.name}/{src.name}.flac",
                     roundtrip(audio, src.rate, setting), src.rate, "transcoded", setting.codec,
@@ -595,7 +613,8 @@ def render_concerts(lib: dict[str, Source], crowd: dict[str, np.ndarray], count:
         rng = np.random.default_rng([SEED, 2, k])
         src = lib[programs[k % len(programs)]]
         fmt, setting = fmts[k % len(fmts)]
-        length = 45.0 if fmt == "flac" else float(rng.uniform(55, 75))  # + 10-18 s of applause
+        # + 10-18 s of applause: over intake's whole-file limit (45 s) mostly, under it for some
+        length = CONCERT_FLAC_SECONDS if fmt == "flac" else float(rng.uniform(*CONCERT_LOSSY_SECONDS))
         length = 25.0 if quick else length
         start = float(rng.uniform(0, 40))
         music = _excerpt(src, start, length)
@@ -637,7 +656,7 @@ def render_concerts(lib: dict[str, Source], crowd: dict[str, np.ndarray], count:
         rng = np.random.default_rng([SEED, 3, k])
         src = lib[programs[(k * 2 + 1) % len(programs)]]
         fmt, setting = (("flac", ""), ("mp3", "V0"), ("mp3", "320k"))[k % 3]
-        length = 25.0 if quick else 45.0 if fmt == "flac" else 70.0
+        length = 25.0 if quick else CONCERT_FLAC_SECONDS if fmt == "flac" else CONCERT_LOSSY_SECONDS[1]
         start = float(rng.uniform(0, 40))
         audio = sim.soundboard_recording(_excerpt(src, start, length), RATE, rng, noise,
                                          float(rng.uniform(-32, -26)), 4.0, cheer)
@@ -773,7 +792,7 @@ def render_negatives(lib: dict[str, Source], quick: bool) -> Iterator[Entry]:
         rt60 = float(rng.uniform(0.3, 0.5))
         ir = sim.shoebox_rir((9.0, 7.0, 3.5), rt60, (2.0, 3.5, 1.5), [(5.0, 3.3, 1.6), (5.0, 3.7, 1.6)], RATE,
                              seed=SEED + 300 + k, ray_tracing=False, max_order=10)
-        dry = _excerpt(bsrc, 10.0, 30.0)
+        dry = _excerpt(bsrc, 10.0, STUDIO_SECONDS)
         wet = sim.convolve(sim.to_channels(dry, 1), ir)
         mix = dry / (sim.rms(dry) + 1e-9) + 0.5 * wet / (sim.rms(wet) + 1e-9)
         yield Entry(f"library/{_plain(f'studio{k}')}.flac", sim.soft_limit(sim.fade(mix, RATE, 0.1, 1.0), -1.0), RATE,
@@ -875,7 +894,10 @@ def build(out: Path, quick: bool = False) -> list[dict]:
         "built_by": "bench/corpus.py" + (" --quick" if quick else ""),
         "transcode_clip_s": TRANSCODE_CLIP,
         "genuine_midi_clip_s": GENUINE_MIDI_CLIP,
-        "clips": f"transcodes and upsampled files are the middle <= {TRANSCODE_CLIP:g} s of each source; MIDI "
+        "dull_transcode_clip_s": DULL_TRANSCODE_CLIP,
+        "clips": f"transcodes are the middle <= {TRANSCODE_CLIP:g} s of each bright source "
+                 f"(<= {DULL_TRANSCODE_CLIP:g} s of a dull one), upsampled files the middle <= "
+                 f"{TRANSCODE_CLIP:g} s; MIDI "
                  f"renders are kept as their middle {GENUINE_MIDI_CLIP:g} s (plus {LONG_RENDER[0]}'s middle "
                  f"{LONG_RENDER[1]:g} s); the packaged songs as their first {PACKAGED_SECONDS:g} s",
         "vorbis_mapping": "soundfile compression_level = 1 - q/10 (q2=0.8, q4=0.6, q6=0.4, q8=0.2)",

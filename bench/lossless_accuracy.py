@@ -52,7 +52,11 @@ TARGETS = {  # codec -> (settings, required detection rate)
 
 def brightness_db(path: Path) -> float:
     """Long-term level of 15.5-19.5 kHz in dB per bin (the band where encoders put their lowpass)."""
-    audio, sr = decode(path)
+    return audio_brightness_db(*decode(path))
+
+
+def audio_brightness_db(audio: np.ndarray, sr: int) -> float:
+    """`brightness_db` of decoded samples (frames, channels)."""
     freqs, frames = spectrum_frames([audio], sr)
     spectrum = power_mean_db(frames, axis=0)
     band = (freqs >= 15500) & (freqs <= 19500)

@@ -115,3 +115,16 @@ def test_packaged_songs_are_cut_by_copying_packets(tmp_path) -> None:
     junk = tmp_path / "junk.ogg"
     junk.write_bytes(b"OggS not really")
     assert first_seconds(junk, 2.0) == (junk.read_bytes(), False)
+
+
+def test_dull_sources_get_the_shorter_transcode_clip() -> None:
+    """A source with music in 15.5-19.5 kHz keeps 6 s for its transcodes (the lowpass edge
+    needs them); a dull one, which shows no edge at any length, 5 s."""
+    from scipy.signal import butter, sosfilt
+
+    from bench.corpus import DULL_TRANSCODE_CLIP, TRANSCODE_CLIP, Source, transcode_clip_seconds
+
+    noise = np.random.default_rng(3).standard_normal((8 * SR, 2)).astype(np.float32) * 0.1
+    dull = sosfilt(butter(8, 4000, fs=SR, output="sos"), noise, axis=0).astype(np.float32)
+    assert transcode_clip_seconds(Source("bright", noise, SR, "test")) == TRANSCODE_CLIP == 6.0
+    assert transcode_clip_seconds(Source("dull", dull, SR, "test")) == DULL_TRANSCODE_CLIP == 5.0
