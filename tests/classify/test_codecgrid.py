@@ -58,6 +58,39 @@ def test_mdct_reads_frames_from_a_strided_view() -> None:
     assert np.array_equal(mdct_magnitudes(view, window), mdct_magnitudes(np.ascontiguousarray(view), window))
 
 
+def _counts_by_logs(mono: list[np.ndarray], sr: int, runs: list[tuple[int, int, int]]) -> dict:
+    """The zero counts with loudness read as it is defined: the mean of the logs over positions."""
+    from nightowl.classify.codecgrid import BAND_HZ, HOP, LOUD_X_NOISE, N, PHASES, STEP, ZERO_X_NOISE, _NOISE
+
+    b0, b1 = (int(hz / (sr / N)) for hz in BAND_HZ)
+    out = {}
+    for codec, window in WINDOWS.items():
+        noise, zeros, cells = _NOISE[codec], np.zeros(PHASES, dtype=np.intp), 0
+        for i, first, k in runs:
+            view = np.lib.stride_tricks.sliding_window_view(mono[i], N)[first * HOP:(first + k) * HOP:STEP]
+            mags = mdct_magnitudes(view, window)[:, b0:b1].reshape(-1, PHASES, b1 - b0).astype(np.float64)
+            loud = np.log(mags + noise).mean(axis=1) > np.log(LOUD_X_NOISE * noise)
+            zeros += ((mags < ZERO_X_NOISE * noise) & loud[:, None, :]).sum(axis=(0, 2))
+            cells += int(loud.sum())
+        out[codec] = (zeros, cells)
+    return out
+
+
+@pytest.mark.parametrize("gain", [1.0, 0.01, 0.001])
+def test_loud_cells_are_the_geometric_mean_over_the_positions(gain: float) -> None:
+    """The product of the positions' ratios to the level finds the cells the mean of the
+    logs does, also where it overflows (full-scale music) and near the floor."""
+    audio, sr = load("loop_tabla")
+    mono = [np.ascontiguousarray(audio.mean(axis=1) * np.float32(gain))]
+    runs = _frame_runs([len(mono[0])], MAX_FRAMES)
+    with np.errstate(all="raise"):
+        fast = _zero_counts(mono, sr, runs)
+    slow = _counts_by_logs(mono, sr, runs)
+    for codec in WINDOWS:
+        assert fast[codec][1] == slow[codec][1] > 0
+        assert np.array_equal(fast[codec][0], slow[codec][0])
+
+
 @pytest.mark.parametrize("setting", [Setting("aac", "128k"), Setting("aac", "256k"), Setting("vorbis", "q2"),
                                      Setting("vorbis", "q6")], ids=lambda s: s.label)
 def test_aac_and_vorbis_show_their_grid(setting: Setting) -> None:
