@@ -71,6 +71,7 @@ PACKAGED_SECONDS = 60.0
 LOSSY_SECONDS = 20.0
 # the music of a simulated show (applause comes on top): intake hears 3 x 3 s of the middle
 # and 5 s at each end, so a longer one adds size, not evidence; FLAC shows are kept shorter
+# (with their applause, 5 of the 6 are under intake's whole-file limit and heard whole)
 CONCERT_FLAC_SECONDS = 28.0
 CONCERT_LOSSY_SECONDS = (36.0, 50.0)
 # genuine studio music with a short room (lossless_music, not concert): heard whole, like the lossy clips
@@ -613,7 +614,8 @@ def render_concerts(lib: dict[str, Source], crowd: dict[str, np.ndarray], count:
         rng = np.random.default_rng([SEED, 2, k])
         src = lib[programs[k % len(programs)]]
         fmt, setting = fmts[k % len(fmts)]
-        # + 10-18 s of applause: over intake's whole-file limit (45 s) mostly, under it for some
+        # + 10-18 s of applause: the FLAC shows mostly under intake's whole-file limit (45 s),
+        # so they are heard whole; the lossy ones over it, heard by their excerpts and ends
         length = CONCERT_FLAC_SECONDS if fmt == "flac" else float(rng.uniform(*CONCERT_LOSSY_SECONDS))
         length = 25.0 if quick else length
         start = float(rng.uniform(0, 40))
