@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,14 @@ os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent
+
+
+def wait_until(condition, seconds: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    """Poll `condition` until it holds; fail the test after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
 
 
 def write_config(root: Path, *, settle: float = 1.0, extra: str = "", window: str | None = None) -> Path:

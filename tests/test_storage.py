@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import write_config
+from conftest import wait_until, write_config
 from nightowl import service
 from nightowl.cli import main
 from nightowl.config import load_settings
@@ -41,16 +41,10 @@ def test_a_full_disk_is_told_from_other_errors(tmp_path: Path) -> None:
     assert not disk_full(OSError(errno.EACCES, "Permission denied"))
 
 
-def _wait(condition, seconds: float = 15.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
 
 def test_intake_pauses_while_the_state_disk_is_full_and_loses_no_file(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = load_settings(write_config(tmp_path))
+    settings = load_settings(write_config(tmp_path, settle=0.2))
     full = _full_error(tmp_path)
     calls: list[Path] = []
     real_handle = service.Intake.handle
@@ -62,29 +56,24 @@ def test_intake_pauses_while_the_state_disk_is_full_and_loses_no_file(tmp_path: 
         return real_handle(self, path, inbox)
 
     monkeypatch.setattr(service.Intake, "handle", handle)
-    monkeypatch.setattr(service, "FULL_DISK_PAUSE", 0.05)
+    monkeypatch.setattr(service, "FULL_DISK_PAUSE", 0.5)
     daemon = service.Daemon(settings, load_rules(settings.rules))
-    note = settings.inboxes[0].path / "lineage.txt"
+    inbox = settings.inboxes[0]
+    note = inbox.path / "lineage.txt"
     note.write_text("Source: AUD\n")
-    daemon._intake_thread.start()
+    store = Store(settings.database)  # migrations first, as `run` does
+    lane = daemon.lanes[inbox.name]
+    lane.thread.start()  # its first rescan finds the note; it settles, and the disk is full
     try:
-        daemon.settled.put((note, settings.inboxes[0]))
-        _wait(lambda: len(daemon.settler) == 1)  # kept: settling again, to come back
-        assert daemon.state_disk_full
-        store = Store(settings.database)
-        try:
-            assert "STATE DISK FULL" in daemon.status_line(store)
-            assert store.file_by_path(str(note)) is None
-            due: list = []
-            _wait(lambda: bool(due.extend(daemon.settler.due()) or due))  # it settles (as the main loop sees)
-            daemon.settled.put(due[0])
-            _wait(lambda: store.file_by_path(str(note)) is not None)
-            assert not daemon.state_disk_full and calls == [note, note]
-        finally:
-            store.close()
+        wait_until(lambda: daemon.state_disk_full)
+        assert "STATE DISK FULL" in daemon.status_line(store)
+        assert store.file_by_path(str(note)) is None and len(daemon.settler) == 1  # kept: settling again
+        wait_until(lambda: store.file_by_path(str(note)) is not None)  # it comes back once there is room
+        assert not daemon.state_disk_full and calls == [note, note]
     finally:
-        daemon.settled.put(None)
-        daemon._intake_thread.join(timeout=10)
+        store.close()
+        daemon.stop_requested.set()
+        lane.thread.join(timeout=10)
         daemon.analyzer.close()
 
 
@@ -117,7 +106,7 @@ def test_the_worker_waits_for_room_without_a_traceback_each_round(tmp_path: Path
     worker = Worker(settings, gpu_available=False)
     worker.start()
     try:
-        _wait(lambda: bool(tries))
+        wait_until(lambda: bool(tries))
         time.sleep(0.5)  # a loop that did not wait would have tried again several times by now
         assert len(tries) == 1 and worker.alive()
     finally:
@@ -147,7 +136,7 @@ def test_the_daemon_does_not_make_a_missing_output_folder_it_wrote_to_before(tmp
             time.sleep(1.0)
             assert len([e for e in store.events() if e["kind"] == "output"]) == 1
             settings.output.mkdir()
-            _wait(lambda: len([e for e in store.events() if e["kind"] == "output"]) == 2)
+            wait_until(lambda: len([e for e in store.events() if e["kind"] == "output"]) == 2)
             assert "is back" in [e for e in store.events() if e["kind"] == "output"][-1]["message"]
         finally:
             daemon.worker.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from .eventlog import record
 from .rules import NO_PIPELINE, Decision, FileFacts, Rule, decide
 from .pipelines import PIPELINES
 from .store import NOT_AUDIO, FileRow, Store
+from .watch import ANSWER_SECONDS, within
 
 SAMPLE = 256 * 1024
 BAD_NAME = ("the file name is not valid UTF-8 (an older system's encoding): rename it to have it processed,"
@@ -91,7 +93,7 @@ def facts_from(analysis: dict[str, Any], inbox: str, rel_path: str) -> FileFacts
 
 
 class Intake:
-    """Turns settled paths into classified file rows and queued jobs (runs in one daemon thread)."""
+    """Turns settled paths into classified file rows and queued jobs (one per inbox thread)."""
 
     def __init__(
         self,
@@ -101,8 +103,12 @@ class Intake:
         analyse: Callable[[str], dict[str, Any]],
         gpu_available: bool,
         on_job_queued: Callable[[], None] = lambda: None,
+        lock: threading.Lock | None = None,
     ) -> None:
         self.settings = settings
+        # what the database decides for a file, and its analysis, one file at a time
+        # across the daemon's inboxes (service.Lane); reading the file is done outside it
+        self.lock = lock or threading.Lock()
         self.store = store
         self.rules = rules
         self.analyse = analyse
@@ -140,6 +146,10 @@ class Intake:
             self._say_once(spath, "unreadable", f"cannot read file: {exc}", "error", spath)
             return
         rel_path = path.relative_to(inbox.path).as_posix()
+        with self.lock:
+            self._take_in(path, spath, inbox, rel_path, st, fp)
+
+    def _take_in(self, path: Path, spath: str, inbox: Inbox, rel_path: str, st: os.stat_result, fp: str) -> None:
         kind = companion_kind(path)
         if kind is not None:
             self._note_companion(spath, inbox.name, rel_path, st, fp, kind)
@@ -164,7 +174,9 @@ class Intake:
         else:
             twins = [f for f in self.store.files_by_fingerprint(fp) if f.duplicate_of is None]
             original = twins[0] if twins else None
-            if original is not None and not Path(original.path).exists():
+            # renamed or moved here, or copied? (the original may lie on a share that does not
+            # answer: taken for there, which makes this a duplicate, never a move)
+            if original is not None and within(ANSWER_SECONDS, lambda: not Path(original.path).exists()):
                 self.store.move_file(original.id, path=spath, inbox=inbox.name, rel_path=rel_path, mtime=st.st_mtime)
                 record(self.store, "moved", f"renamed from {original.path}: already known, not processed again",
                        path=spath, file_id=original.id)

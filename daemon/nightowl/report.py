@@ -15,6 +15,7 @@ from .pipelines import pipeline_shown
 from .rules import Rule, decide
 from .schedule import in_window, next_window
 from .store import JOB_STATES, Store
+from .watch import Reach
 
 
 def status_data(settings: Settings, now: datetime | None = None) -> dict[str, Any]:
@@ -39,6 +40,7 @@ def status_data(settings: Settings, now: datetime | None = None) -> dict[str, An
     finally:
         store.close()
     start, end = next_window(settings.window, now)
+    there = Reach().all([settings.output, settings.state_dir, *(i.path for i in settings.inboxes)])
     return {
         "jobs": {pipeline: {s: c.get(s, 0) for s in JOB_STATES} for pipeline, c in sorted(counts.items())},
         "totals": {s: sum(c.get(s, 0) for c in counts.values()) for s in JOB_STATES},
@@ -51,10 +53,15 @@ def status_data(settings: Settings, now: datetime | None = None) -> dict[str, An
         "classes": classes,  # classified files per class
         "file_states": file_states,  # all files per state: classified, unreadable, not_audio, duplicate, gone...
         "models": models,  # kind -> version of the active model; missing kinds use the built-in engine
-        # where results and state go: there at all (a share mounted), and the room left
-        "disks": {name: {"path": str(p), "present": p.is_dir(), "free_bytes": free_space(p)}
-                  for name, p in (("output", settings.output), ("state", settings.state_dir))},
+        # where results and state go, and the inboxes: there at all (a share mounted), and
+        # answering (None: a network share whose server is down; see watch.Reach)
+        "disks": {name: _disk(p, there[p]) for name, p in (("output", settings.output), ("state", settings.state_dir))},
+        "inboxes": {i.name: {"path": str(i.path), "present": there[i.path]} for i in settings.inboxes},
     }
+
+
+def _disk(path: Path, present: bool | None) -> dict[str, Any]:
+    return {"path": str(path), "present": present, "free_bytes": free_space(path) if present else None}
 
 
 # a heartbeat older than this (the daemon writes one every 30 s) means it is gone or hung
@@ -86,8 +93,24 @@ def _daemon_line(d: dict[str, Any]) -> str:
     return f"daemon: running since {when(d['started'])} (pid {d['pid']}, nightowl {d['version']})"
 
 
+NOT_ANSWERING = "is NOT ANSWERING (a network share whose server is down?)"
+
+
+def _inbox_lines(inboxes: dict[str, Any]) -> list[str]:
+    """Only the inboxes that are not there: their files wait."""
+    lines = []
+    for name, i in inboxes.items():
+        if i["present"] is None:
+            lines.append(f"inbox {name}: {i['path']} {NOT_ANSWERING}: its files wait until it answers")
+        elif not i["present"]:
+            lines.append(f"inbox {name}: {i['path']} is MISSING or unreadable (a share not mounted?)")
+    return lines
+
+
 def _disks_line(disks: dict[str, Any], daemon: dict[str, Any]) -> str:
     out = disks["output"]
+    if out["present"] is None:
+        return f"output: {out['path']} {NOT_ANSWERING}: no job starts until it answers"
     if not out["present"] and daemon["state"] != "never started":
         return (f"output: {out['path']} is MISSING (a share not mounted?): no job starts until it is there"
                 " (make it again if it was removed on purpose)")
@@ -133,6 +156,7 @@ def status_text(data: dict[str, Any]) -> str:
         lines.append("recent failures (nightowl retry ID to run again):")
         for f in data["failures"]:
             lines.append(f"  job {f['job']} {f['pipeline']} after {f['attempts']} attempt(s): {f['error']}  {f['path']}")
+    lines.extend(_inbox_lines(data["inboxes"]))
     lines.append(_disks_line(data["disks"], data["daemon"]))
     if data["models"]:
         lines.append("models: " + ", ".join(f"{kind} {version}" for kind, version in data["models"].items()))

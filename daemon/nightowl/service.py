@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import signal
 import threading
 import time
@@ -21,7 +20,7 @@ from .notify import notify, watchdog_interval
 from .rules import Rule
 from .schedule import in_window, next_window, start_scheduler
 from .store import Store, disk_full
-from .watch import Settler, Watcher, ignored, reconcile
+from .watch import Reach, Settler, Watcher, ignored, not_answering, reconcile
 
 log = logging.getLogger(__name__)
 
@@ -32,23 +31,68 @@ HEARTBEAT_SECONDS = 30.0  # how often the daemon row says "still here" (nightowl
 FULL_DISK_PAUSE = 30.0
 
 
+# how often an inbox's own thread looks for settled files
+LANE_SECONDS = 0.2
+
+
+class Lane:
+    """One inbox's own thread: it settles, takes in and rescans that inbox's files.
+
+    Everything that touches an inbox's files runs here, so a network share that stops
+    answering (an NFS hard mount whose server is down blocks whoever touches it until
+    the server is back) holds up only its own files: the other inboxes go on, and the
+    main thread keeps telling systemd all is well. What the database decides for a file
+    (is it known, a duplicate, which job) runs under one lock shared by all lanes, so
+    two copies arriving in two inboxes at once are still told apart.
+    """
+
+    def __init__(self, daemon: Daemon, inbox: Inbox) -> None:
+        self.daemon = daemon
+        self.inbox = inbox
+        self.intake: Intake | None = None
+        self.rescan_requested = threading.Event()
+        self.rescan_requested.set()  # each lane's first task: what came or went while we were away
+        self.thread = threading.Thread(target=self._run, name=f"inbox {inbox.name}", daemon=True)
+
+    def _run(self) -> None:
+        d = self.daemon
+        store = Store(d.settings.database)
+        self.intake = Intake(d.settings, store, d.rules, d.analyzer.analyse, d.gpu, d.worker.wake, lock=d.intake_lock)
+        try:
+            while not d.stop_requested.is_set():
+                if self.rescan_requested.is_set():
+                    self.rescan_requested.clear()
+                    try:
+                        d.rescan_inbox(store, self.inbox)
+                    except Exception:  # noqa: BLE001 - a failed look over the inbox is tried again at the next
+                        log.exception("rescan of inbox %s failed", self.inbox.name)
+                for path, inbox in d.settler.due(self.inbox.name):
+                    if d.stop_requested.is_set():
+                        break
+                    d.take_in(self.intake, store, path, inbox)
+                d.stop_requested.wait(LANE_SECONDS)
+        finally:
+            store.close()
+
+
 class Daemon:
     def __init__(self, settings: Settings, rules: list[tuple[Rule, str]]) -> None:
         self.settings = settings
         self.rules = rules
         self.stop_requested = threading.Event()
         self.reload_requested = threading.Event()
-        self._intake: Intake | None = None
         self.settler = Settler(settings.settle_seconds)
         self.analyzer = Analyzer(settings.class_options())
-        self.settled: queue.Queue[tuple[Path, Inbox] | None] = queue.Queue()
         self.gpu = use_gpu(settings.device)
         from .worker import Worker
 
         self.worker = Worker(settings, self.gpu)
-        self.watcher = Watcher(settings.inboxes, self._on_path)
-        self._intake_thread = threading.Thread(target=self._intake_loop, name="intake", daemon=True)
+        self.intake_lock = threading.Lock()
+        self.lanes = {inbox.name: Lane(self, inbox) for inbox in settings.inboxes}
+        self.reach = Reach()
+        self.watcher = Watcher(settings.inboxes, self._on_path, on_started=self._observer_started, reach=self.reach)
         self._problems: set[str] = set()
+        self._problems_lock = threading.Lock()
         self.state_disk_full = False  # set by intake while the database cannot grow
 
     # -- events from watchdog threads ----------------------------------------------
@@ -64,35 +108,31 @@ class Daemon:
         if companion_kind(path) is None:  # cover art and lineage texts are never analysed
             self.analyzer.warm_up()
 
-    # -- intake thread -------------------------------------------------------------
+    def _observer_started(self, inbox: Inbox) -> None:
+        """An observer that started late (a slow or returning share): look over its inbox
+        for what arrived before it could see."""
+        lane = self.lanes.get(inbox.name)
+        if lane is not None and lane.thread.is_alive():
+            lane.rescan_requested.set()
 
-    def _intake_loop(self) -> None:
-        store = Store(self.settings.database)
-        intake = Intake(self.settings, store, self.rules, self.analyzer.analyse, self.gpu, self.worker.wake)
-        self._intake = intake
+    # -- intake, in each inbox's lane ------------------------------------------------
+
+    def take_in(self, intake: Intake, store: Store, path: Path, inbox: Inbox) -> None:
         try:
-            while True:
-                item = self.settled.get()
-                if item is None:
-                    return
-                path, inbox = item
-                try:
-                    intake.handle(path, inbox)
-                except Exception as exc:  # one bad file never stops intake
-                    if disk_full(exc):
-                        self._wait_for_room(path, inbox, exc)
-                        continue
-                    log.exception("intake failed for %s", path)
-                    try:
-                        record(store, "error", f"intake failed: {exc}", level="error", path=str(path))
-                    except Exception:  # noqa: BLE001 - the log above has it; intake goes on
-                        log.exception("could not record the failure")
-                else:
-                    if self.state_disk_full:
-                        self.state_disk_full = False
-                        log.warning("the state database can be written again: intake goes on")
-        finally:
-            store.close()
+            intake.handle(path, inbox)
+        except Exception as exc:  # one bad file never stops intake
+            if disk_full(exc):
+                self._wait_for_room(path, inbox, exc)
+                return
+            log.exception("intake failed for %s", path)
+            try:
+                record(store, "error", f"intake failed: {exc}", level="error", path=str(path))
+            except Exception:  # noqa: BLE001 - the log above has it; intake goes on
+                log.exception("could not record the failure")
+        else:
+            if self.state_disk_full:
+                self.state_disk_full = False
+                log.warning("the state database can be written again: intake goes on")
 
     def _wait_for_room(self, path: Path, inbox: Inbox, exc: BaseException) -> None:
         """The state database's disk is full: say so once, keep the file (it settles
@@ -107,25 +147,31 @@ class Daemon:
     # -- chores --------------------------------------------------------------------
 
     def rescan(self) -> None:
-        """Reconcile every inbox with the database: catches anything events missed."""
-        store = Store(self.settings.database)
-        try:
-            for inbox in self.settings.inboxes:
-                result = reconcile(inbox, store.known_files(inbox.name), self.settings.ignore)
-                if result is None:
-                    problem = f"inbox {inbox.name}: {inbox.path} is missing or unreadable; its files are kept as known"
-                    if problem not in self._problems:
-                        record(store, "inbox", problem, level="warning", path=str(inbox.path))
-                        self._problems.add(problem)
-                    continue
-                todo, gone = result
-                for path in todo:
-                    self.settler.touch(path, inbox)
-                if gone:
-                    store.mark_gone(gone)
-                    record(store, "gone", f"inbox {inbox.name}: {len(gone)} known file(s) no longer there")
-        finally:
-            store.close()
+        """Reconcile every inbox with the database (catches anything events missed): each
+        lane does its own, so a share that does not answer holds up no other."""
+        for lane in self.lanes.values():
+            lane.rescan_requested.set()
+
+    def rescan_inbox(self, store: Store, inbox: Inbox) -> None:
+        result = reconcile(inbox, store.known_files(inbox.name), self.settings.ignore)
+        if result is None:
+            self._problem(store, f"inbox {inbox.name}: {inbox.path} is missing or unreadable; its files are kept"
+                          " as known", path=str(inbox.path))
+            return
+        todo, gone = result
+        for path in todo:
+            self.settler.touch(path, inbox)
+        if gone:
+            store.mark_gone(gone)
+            record(store, "gone", f"inbox {inbox.name}: {len(gone)} known file(s) no longer there")
+
+    def _problem(self, store: Store, text: str, path: str | None = None) -> None:
+        """Record a problem with an inbox once (until it is over: see _problems_over)."""
+        with self._problems_lock:
+            if text in self._problems:
+                return
+            self._problems.add(text)
+        record(store, "inbox", text, level="warning", path=path)
 
     def clear_stale_work(self) -> None:
         """Checkpoints of jobs that will not resume (failed for good, deleted) go after a week."""
@@ -167,20 +213,30 @@ class Daemon:
             self._event("daemon", f"rules not reloaded, the previous ones stay in force: {exc}", level="error")
         else:
             self.rules = rules
-            if self._intake is not None:
-                self._intake.rules = rules  # one assignment: the intake thread sees old or new, never half
+            for lane in self.lanes.values():
+                if lane.intake is not None:
+                    lane.intake.rules = rules  # one assignment: a lane sees old or new, never half
             self._event("daemon", f"rules reloaded: {len(rules)} rule(s)")
         notify("READY=1")
 
     # -- health and status -----------------------------------------------------------
 
-    def healthy(self) -> bool:
-        problems = self.watcher.check()  # restarts dead observers, retries missing inboxes
+    def healthy(self, store: Store) -> bool:
+        """Restart dead observers, retry missing inboxes, say what is wrong. A lane blocked
+        on an inbox that does not answer is alive: waiting is all it can do."""
+        problems = self.watcher.check()
         for p in problems:
-            if p not in self._problems:
-                self._event("inbox", p, level="warning")
-                self._problems.add(p)
-        return self.watcher.healthy() and self.worker.alive() and self._intake_thread.is_alive()
+            self._problem(store, p)
+        for inbox in self.settings.inboxes:
+            said = not_answering(inbox)
+            if inbox.name not in self.watcher.silent and said in self._problems:
+                with self._problems_lock:
+                    self._problems.discard(said)  # said again, should it go silent again
+                record(store, "inbox", f"inbox {inbox.name}: answers again", path=str(inbox.path))
+        return self.watcher.healthy() and self.worker.alive() and self.lanes_alive()
+
+    def lanes_alive(self) -> bool:
+        return all(lane.thread.is_alive() for lane in self.lanes.values())
 
     def status_line(self, store: Store) -> str:
         counts = store.job_counts()
@@ -191,6 +247,8 @@ class Daemon:
         else:
             window = f"window opens {next_window(self.settings.window, now)[0]:%a %H:%M}"
         full = "; STATE DISK FULL: intake paused" if self.state_disk_full else ""
+        if self.watcher.silent:
+            full += f"; NOT ANSWERING: inbox {', '.join(sorted(self.watcher.silent))}"
         if self.worker.output_missing:
             full += "; OUTPUT FOLDER MISSING: no job starts"
         return (f"{total['queued']} queued, {total['running']} running, {total['failed']} failed; {window};"
@@ -202,7 +260,12 @@ class Daemon:
         disk under the mount point, where the results would vanish once it is mounted),
         and the worker starts no job until it is back."""
         out = self.settings.output
-        if out.is_dir():
+        there = self.reach(out)
+        if there is None:
+            record(store, "output", f"the output folder {out} is not answering (a network share whose server is"
+                   " down?): no job starts until it answers", level="warning")
+            return  # the worker finds out for itself when it answers (its own thread waits for it)
+        if there:
             return
         if store.has_done_jobs():
             record(store, "output", f"the output folder {out} is missing (a share not mounted?): not made again"
@@ -221,7 +284,8 @@ class Daemon:
         for job_id in failed:
             record(store, "failed", f"job {job_id}: interrupted too often, marked failed", level="error", job_id=job_id)
         for inbox in self.settings.inboxes:
-            if not inbox.poll:
+            # a local inbox is made where missing (a share is mounted, not made; one not answering is left alone)
+            if not inbox.poll and self.reach(inbox.path) is False:
                 inbox.path.mkdir(parents=True, exist_ok=True)
         self.prepare_output(store)
 
@@ -230,11 +294,10 @@ class Daemon:
         signal.signal(signal.SIGHUP, lambda *_: self.reload_requested.set())
 
         for p in self.watcher.start():
-            record(store, "inbox", p, level="warning")
-            self._problems.add(p)
-        self._intake_thread.start()
+            self._problem(store, p)
+        for lane in self.lanes.values():
+            lane.thread.start()  # each first rescans its inbox
         self.worker.start()
-        self.rescan()
         scheduler = start_scheduler(
             self.settings.window,
             on_window_open=self._window_opened,
@@ -251,17 +314,15 @@ class Daemon:
         healthy = True
         try:
             while not self.stop_requested.is_set():
-                for item in self.settler.due():
-                    self.settled.put(item)
                 if self.reload_requested.is_set():
                     self.reload_requested.clear()
                     self.reload_rules()
                 now = time.monotonic()
                 if now - last_health >= HEALTH_SECONDS:
-                    healthy = self.healthy()
+                    healthy = self.healthy(store)
                     if not healthy:
-                        log.warning("unhealthy: watchers %s, worker %s, intake %s", self.watcher.healthy(),
-                                    self.worker.alive(), self._intake_thread.is_alive())
+                        log.warning("unhealthy: watchers %s, worker %s, inbox threads %s", self.watcher.healthy(),
+                                    self.worker.alive(), self.lanes_alive())
                     notify(f"STATUS={self.status_line(store)}")
                     last_health = now
                 if healthy and now - last_beat >= HEARTBEAT_SECONDS:
@@ -282,8 +343,10 @@ class Daemon:
             record(store, "daemon", "stopping: no new jobs; running jobs may finish")
             scheduler.shutdown(wait=False)
             self.watcher.stop()
-            self.settled.put(None)
-            self._intake_thread.join(timeout=60)
+            deadline = time.monotonic() + 60  # a lane blocked on a share that does not answer is left behind
+            for lane in self.lanes.values():
+                if lane.thread.is_alive():
+                    lane.thread.join(max(0.0, deadline - time.monotonic()))
             self.worker.stop()
             self.analyzer.close()
             record(store, "daemon", "nightowl stopped")

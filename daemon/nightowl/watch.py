@@ -21,6 +21,64 @@ from .config import Inbox
 log = logging.getLogger(__name__)
 
 
+# how long a question to a folder may take before the folder counts as not answering
+ANSWER_SECONDS = 3.0
+
+
+def _readable_folder(path: Path) -> bool:
+    return path.is_dir() and os.access(path, os.R_OK | os.X_OK)
+
+
+def within(seconds: float, ask: Callable[[], bool]) -> bool | None:
+    """`ask()` on a thread of its own; None where it has not answered within `seconds`
+    (the thread is left blocked: see Reach)."""
+    answer: list[bool] = []
+    thread = threading.Thread(target=lambda: answer.append(ask()), name="ask", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return answer[0] if answer else None
+
+
+class Reach:
+    """Asks whether folders are there, without ever waiting long for the answer.
+
+    A folder on a network share whose server went away (an NFS hard mount, the
+    default) blocks whatever touches it until the server is back. Each question runs
+    on a thread of its own and is given `timeout` seconds; a thread that is still
+    blocked then keeps the folder "not answering" until it returns, and no second
+    thread is sent after it. Thread-safe.
+    """
+
+    def __init__(self, timeout: float = ANSWER_SECONDS) -> None:
+        self.timeout = timeout
+        self._asking: dict[Path, threading.Thread] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, folder: Path) -> bool | None:
+        """True: a folder this process can read; False: missing or unreadable; None: not answering."""
+        return self.all([folder])[folder]
+
+    def all(self, folders: list[Path]) -> dict[Path, bool | None]:
+        """The same for several folders, asked at once (one wait for them all)."""
+        answers: dict[Path, bool] = {}
+        asked: list[threading.Thread] = []
+        with self._lock:
+            for folder in dict.fromkeys(folders):
+                asking = self._asking.get(folder)
+                if asking is not None and asking.is_alive():
+                    continue  # still blocked on the last question
+                asking = threading.Thread(target=lambda f=folder: answers.__setitem__(f, _readable_folder(f)),
+                                          name=f"reach {folder}", daemon=True)
+                self._asking[folder] = asking
+                asked.append(asking)
+        deadline = time.monotonic() + self.timeout
+        for asking in asked:
+            asking.start()
+        for asking in asked:
+            asking.join(max(0.0, deadline - time.monotonic()))
+        return {folder: answers.get(folder) for folder in folders}
+
+
 def ignored(rel_path: str, patterns: list[str]) -> bool:
     """Whether any component of a path inside an inbox matches an ignore pattern."""
     return any(fnmatch.fnmatchcase(part, pat) for part in Path(rel_path).parts for pat in patterns)
@@ -52,21 +110,28 @@ class Settler:
         self._lock = threading.Lock()
 
     def touch(self, path: Path, inbox: Inbox) -> None:
+        stat = _stat(path)  # outside the lock (see due)
         with self._lock:
-            self._pending[path] = _Pending(inbox, self.clock(), _stat(path))
+            self._pending[path] = _Pending(inbox, self.clock(), stat)
 
     def __len__(self) -> int:
         return len(self._pending)
 
-    def due(self) -> list[tuple[Path, Inbox]]:
-        """Paths that have settled now (and leave the settler); vanished paths are dropped."""
+    def due(self, inbox: str | None = None) -> list[tuple[Path, Inbox]]:
+        """Paths that have settled now (and leave the settler); vanished paths are dropped.
+        `inbox`: only that inbox's paths (each inbox's are stat'ed by its own thread: see
+        service.Lane). The stats run outside the lock: a share that stops answering
+        blocks the caller, never the threads that report events."""
         now = self.clock()
         ready: list[tuple[Path, Inbox]] = []
         with self._lock:
-            for path, item in list(self._pending.items()):
-                if now - item.last_event < self.settle:
-                    continue
-                current = _stat(path)
+            waited = [(path, item) for path, item in self._pending.items()
+                      if (inbox is None or item.inbox.name == inbox) and now - item.last_event >= self.settle]
+        for path, item in waited:
+            current = _stat(path)
+            with self._lock:
+                if self._pending.get(path) is not item:
+                    continue  # touched again meanwhile: it waits anew
                 if current is None:
                     del self._pending[path]  # renamed away or deleted
                 elif current == item.stat:
@@ -111,54 +176,112 @@ def walk_inbox(inbox: Inbox, start: Path | None = None) -> Iterator[Path]:
             yield Path(root) / name
 
 
-class Watcher:
-    """One observer per inbox; reports every touched path (not yet filtered) to `on_path`."""
+# how long start() waits for the observers (each one's first look at its inbox)
+START_SECONDS = 30.0
 
-    def __init__(self, inboxes: list[Inbox], on_path: Callable[[Path, Inbox], None]) -> None:
+
+class Watcher:
+    """One observer per inbox; reports every touched path (not yet filtered) to `on_path`.
+
+    Observers are started on threads of their own: starting one looks at the whole inbox
+    (inotify adds a watch per folder, polling takes a first snapshot), which on a large
+    share takes a while and on one that stopped answering never ends. `on_started` is
+    told of each inbox whose observer started, from that thread.
+    """
+
+    def __init__(self, inboxes: list[Inbox], on_path: Callable[[Path, Inbox], None],
+                 on_started: Callable[[Inbox], None] = lambda inbox: None, reach: Reach | None = None) -> None:
         self.inboxes = inboxes
         self.on_path = on_path
+        self.on_started = on_started
+        self.reach = reach or Reach()
+        self.silent: set[str] = set()  # inboxes that did not answer at the last check
         self._observers: dict[str, BaseObserver] = {}
+        self._starting: dict[str, threading.Thread] = {}
+        self._failed: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._stopped = False
 
     def _start_one(self, inbox: Inbox) -> None:
         observer: BaseObserver = PollingObserver(timeout=inbox.interval) if inbox.poll else Observer()
         observer.schedule(_Handler(inbox, self.on_path), str(inbox.path), recursive=True)
         observer.daemon = True
-        observer.start()
-        self._observers[inbox.name] = observer
+        try:
+            observer.start()
+        except OSError as exc:
+            with self._lock:
+                self._failed[inbox.name] = str(exc)
+            return
+        with self._lock:
+            stopped = self._stopped
+            if not stopped:
+                self._observers[inbox.name] = observer
+        if stopped:
+            observer.stop()
+            return
+        self.on_started(inbox)
 
-    def start(self) -> list[str]:
-        """Start observers; returns the problems (an inbox missing or unreadable), which are retried later."""
+    def start(self, wait: float = START_SECONDS) -> list[str]:
+        """Start the observers and wait up to `wait` seconds for them; returns the problems
+        (an inbox missing, unreadable or not answering), which are retried later."""
+        self.check()
+        deadline = time.monotonic() + wait
+        for thread in list(self._starting.values()):
+            thread.join(max(0.0, deadline - time.monotonic()))
         return self.check()
 
     def check(self) -> list[str]:
-        """Restart any observer that died or never started; returns what is still wrong."""
+        """Restart any observer that died or never started; returns what is still wrong.
+        Never waits long on an inbox (see Reach)."""
         problems = []
         for inbox in self.inboxes:
-            observer = self._observers.get(inbox.name)
+            there = self.reach(inbox.path)
+            if there is None:
+                self.silent.add(inbox.name)
+                problems.append(not_answering(inbox))
+                continue
+            self.silent.discard(inbox.name)
+            with self._lock:
+                observer = self._observers.get(inbox.name)
+                error = self._failed.pop(inbox.name, None)
             if observer is not None and observer.is_alive():
                 continue
             if observer is not None:
                 log.warning("observer for inbox %s stopped: restarting it", inbox.name)
-                self._observers.pop(inbox.name, None)
-            if not inbox.path.is_dir() or not os.access(inbox.path, os.R_OK | os.X_OK):
+                with self._lock:
+                    self._observers.pop(inbox.name, None)
+            starting = self._starting.get(inbox.name)
+            if starting is not None and starting.is_alive():
+                continue  # still taking its first look
+            if error is not None:
+                problems.append(f"inbox {inbox.name}: cannot watch {inbox.path}: {error}")
+            if not there:
                 problems.append(f"inbox {inbox.name}: {inbox.path} is missing or unreadable (unmounted share?)")
                 continue
-            try:
-                self._start_one(inbox)
-            except OSError as exc:
-                problems.append(f"inbox {inbox.name}: cannot watch {inbox.path}: {exc}")
+            thread = threading.Thread(target=self._start_one, args=(inbox,), name=f"watch {inbox.name}", daemon=True)
+            self._starting[inbox.name] = thread
+            thread.start()
         return problems
 
     def healthy(self) -> bool:
         """Every started observer is alive (a missing share is a warning, not a reason to restart us)."""
-        return all(o.is_alive() for o in self._observers.values())
+        with self._lock:
+            return all(o.is_alive() for o in self._observers.values())
 
     def stop(self) -> None:
-        for observer in self._observers.values():
+        with self._lock:
+            self._stopped = True
+            observers = list(self._observers.values())
+            self._observers.clear()
+        for observer in observers:
             observer.stop()
-        for observer in self._observers.values():
+        for observer in observers:
             observer.join(timeout=5)
-        self._observers.clear()
+
+
+def not_answering(inbox: Inbox) -> str:
+    return (f"inbox {inbox.name}: {inbox.path} is not answering (a network share whose server is down?):"
+            " its files wait until it answers again")
 
 
 def reconcile(

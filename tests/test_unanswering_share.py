@@ -1,0 +1,122 @@
+"""A network share that stops answering (an NFS hard mount whose server is down blocks
+whoever touches it until the server is back): only its own files wait. The other inboxes
+go on, the daemon stays healthy (systemd is not made to restart it), `status` says which
+inbox is not answering, and its files are taken in once it answers again."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA, wait_until, write_config
+from nightowl import service, watch
+from nightowl.config import load_settings
+from nightowl.report import status_data, status_text
+from nightowl.rules import load_rules
+from nightowl.store import Store
+
+
+class Share:
+    """Blocks this process's stat, access and directory listings under `root` while down,
+    as the kernel does for a hard-mounted NFS share whose server went away."""
+
+    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.root = str(root)
+        self.up = threading.Event()
+        self.up.set()
+        self.blocked = 0
+        for name in ("stat", "lstat", "access", "scandir", "listdir"):
+            monkeypatch.setattr(os, name, self._wrap(getattr(os, name)))
+
+    def _wrap(self, real):  # type: ignore[no-untyped-def]
+        def call(path=".", *args, **kwargs):  # type: ignore[no-untyped-def]
+            if isinstance(path, (str, os.PathLike)) and os.fspath(path).startswith(self.root) and not self.up.is_set():
+                self.blocked += 1
+                self.up.wait()
+            return real(path, *args, **kwargs)
+        return call
+
+
+
+def classified(store: Store, path: Path) -> bool:
+    row = store.file_by_path(str(path))
+    return row is not None and row.file_class is not None
+
+
+def test_reach_says_not_answering_without_waiting_and_asks_no_second_time(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    share = Share(tmp_path / "nas", monkeypatch)
+    (tmp_path / "nas").mkdir()
+    reach = watch.Reach(timeout=0.2)
+    assert reach(tmp_path / "nas") is True and reach(tmp_path / "gone") is False
+    share.up.clear()
+    assert reach(tmp_path / "nas") is None
+    started = time.monotonic()
+    assert reach(tmp_path / "nas") is None and time.monotonic() - started < 0.1  # the first question still hangs
+    assert share.blocked == 1
+    share.up.set()
+    wait_until(lambda: reach(tmp_path / "nas") is True, 5)
+
+
+def test_a_share_that_stops_answering_holds_up_only_its_own_files(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    nas = tmp_path / "nas"
+    nas.mkdir()
+    extra = '[[inboxes]]\npath = "nas"\nname = "nas"\npoll = true\ninterval = 0.3\n'
+    config = write_config(tmp_path, settle=2.0)
+    config.write_text(config.read_text().replace("[window]", extra + "\n[window]"))
+    settings = load_settings(config)
+    share = Share(nas, monkeypatch)
+    monkeypatch.setattr(service, "HEALTH_SECONDS", 0.3)
+    daemon = service.Daemon(settings, load_rules(settings.rules))
+    daemon.reach.timeout = 0.3
+    music = settings.inbox_named("music").path
+    failures: list[BaseException] = []
+    seen: dict[str, object] = {}
+
+    def scenario() -> None:
+        store = None
+        try:
+            wait_until(lambda: daemon.lanes_alive() and daemon.worker.alive(), 60)
+            store = Store(settings.database)
+            shutil.copy(DATA / "loop_tabla.flac", nas / "waits.flac")
+            wait_until(lambda: len(daemon.settler) == 1, 60)  # seen, settling
+            share.up.clear()  # the server goes away: the next look at the file blocks
+            wait_until(lambda: "NOT ANSWERING: inbox nas" in daemon.status_line(store), 60)
+            shutil.copy(DATA / "guit_em9.flac", music / "local.flac")
+            wait_until(lambda: classified(store, music / "local.flac"), 60)
+            seen["healthy while down"] = daemon.healthy(store)
+            seen["status while down"] = status_text(status_data(settings))
+            seen["nas file while down"] = store.file_by_path(str(nas / "waits.flac"))
+            seen["blocked"] = share.blocked
+            share.up.set()  # the server is back
+            wait_until(lambda: classified(store, nas / "waits.flac"), 60)
+            wait_until(lambda: "NOT ANSWERING" not in daemon.status_line(store), 60)
+            seen["events"] = [e["message"] for e in store.events() if e["kind"] == "inbox"]
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            failures.append(exc)
+        finally:
+            share.up.set()
+            if store is not None:
+                store.close()
+            daemon.stop_requested.set()
+
+    helper = threading.Thread(target=scenario)
+    helper.start()
+    daemon.run()  # signal handlers need the main thread
+    helper.join(timeout=30)
+    if failures:
+        raise failures[0]
+    assert seen["healthy while down"] is True  # the watchdog keeps being fed: no restart loop
+    assert seen["nas file while down"] is None and seen["blocked"] > 0
+    status = str(seen["status while down"])
+    assert f"inbox nas: {nas} is NOT ANSWERING" in status and "inbox music" not in status, status
+    events = seen["events"]
+    assert any("nas" in m and "not answering" in m for m in events), events
+    assert any(m == "inbox nas: answers again" for m in events), events
+    assert not any("music" in m for m in events), events
