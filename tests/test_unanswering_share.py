@@ -120,3 +120,23 @@ def test_a_share_that_stops_answering_holds_up_only_its_own_files(tmp_path: Path
     assert any("nas" in m and "not answering" in m for m in events), events
     assert any(m == "inbox nas: answers again" for m in events), events
     assert not any("music" in m for m in events), events
+
+
+def test_doctor_says_which_inbox_does_not_answer_and_does_not_hang(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from nightowl.doctor import run_checks
+
+    (tmp_path / "nas").mkdir()
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace(
+        "[window]", '[[inboxes]]\npath = "nas"\nname = "nas"\npoll = true\n\n[window]'))
+    settings = load_settings(config)
+    share = Share(tmp_path / "nas", monkeypatch)
+    monkeypatch.setattr(watch, "ANSWER_SECONDS", 0.3)
+    share.up.clear()
+    try:
+        checks = {c.name: c for c in run_checks(settings)}
+    finally:
+        share.up.set()
+    assert checks["inbox nas"].level == "fail" and "NOT ANSWERING" in checks["inbox nas"].message
+    assert checks["inbox music"].level == "ok" and checks["output"].level == "ok"

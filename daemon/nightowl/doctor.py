@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import Settings
+from .config import Inbox, Settings
 from .devices import gpu_present
 from .outputs import LOW_SPACE, free_space, nearest_existing
 from .rules import RulesError, load_rules
+from .watch import NOT_ANSWERING, Reach
 
 if TYPE_CHECKING:
     from .pipelines import PodcastParams
@@ -48,9 +49,14 @@ def run_checks(settings: Settings) -> list[Check]:
         out.append(Check("rules", "ok", f"{len(load_rules(settings.rules))} rule(s) valid"))
     except RulesError as exc:
         out.append(Check("rules", "fail", str(exc)))
+    # a share whose server is down blocks whoever touches it: asked with a time limit,
+    # and a folder that does not answer is looked at no further
+    there = Reach().all([settings.output, settings.state_dir, *(i.path for i in settings.inboxes)])
     for inbox in settings.inboxes:
         p = inbox.path
-        if not p.is_dir():
+        if there[p] is None:
+            out.append(Check(f"inbox {inbox.name}", "fail", f"{p} {NOT_ANSWERING}"))
+        elif not p.is_dir():
             if inbox.poll:
                 out.append(Check(f"inbox {inbox.name}", "fail", f"{p} does not exist (share not mounted?)"))
             else:
@@ -60,8 +66,9 @@ def run_checks(settings: Settings) -> list[Check]:
         else:
             how = f"polled every {inbox.interval:g} s" if inbox.poll else "inotify"
             out.append(Check(f"inbox {inbox.name}", "ok", f"{p} readable ({how})"))
-    out += [_space("output", settings.output), _space("state", settings.state_dir)]
-    out.append(_inotify(settings))
+    out += [Check(name, "fail", f"{path} {NOT_ANSWERING}") if there[path] is None else _space(name, path)
+            for name, path in (("output", settings.output), ("state", settings.state_dir))]
+    out.append(_inotify([i for i in settings.inboxes if there[i.path]]))
     out.append(_decoders())
     gpu = gpu_present()
     if settings.device == "cuda" and not gpu:
@@ -139,14 +146,15 @@ def _whisper_on_gpu(settings: Settings) -> list[Check]:
                                              "(README, 'Whisper on a GPU')")]
 
 
-def _inotify(settings: Settings) -> Check:
+def _inotify(inboxes: list[Inbox]) -> Check:
+    """Folders inotify would watch (those of the `inboxes` that answer) against the limit."""
     try:
         limit = int(Path("/proc/sys/fs/inotify/max_user_watches").read_text())
     except OSError:
         return Check("inotify", "warn", "cannot read the inotify watch limit")
     folders = 0
-    for inbox in settings.inboxes:
-        if not inbox.poll and inbox.path.is_dir():
+    for inbox in inboxes:
+        if not inbox.poll:
             folders += sum(1 for _ in os.walk(inbox.path))
     if folders * 2 > limit:
         return Check("inotify", "fail", f"{folders} folders to watch, limit {limit}: raise fs.inotify.max_user_watches")

@@ -15,7 +15,7 @@ from .pipelines import pipeline_shown
 from .rules import Rule, decide
 from .schedule import in_window, next_window
 from .store import JOB_STATES, Store
-from .watch import Reach
+from .watch import NOT_ANSWERING, Reach
 
 
 def status_data(settings: Settings, now: datetime | None = None) -> dict[str, Any]:
@@ -91,9 +91,6 @@ def _daemon_line(d: dict[str, Any]) -> str:
     if d["state"] == "not heard from":
         return f"daemon: not heard from since {when(d['last_seen'])} (pid {d['pid']}): killed, crashed or hung?"
     return f"daemon: running since {when(d['started'])} (pid {d['pid']}, nightowl {d['version']})"
-
-
-NOT_ANSWERING = "is NOT ANSWERING (a network share whose server is down?)"
 
 
 def _inbox_lines(inboxes: dict[str, Any]) -> list[str]:

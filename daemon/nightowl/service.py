@@ -33,6 +33,8 @@ FULL_DISK_PAUSE = 30.0
 
 # how often an inbox's own thread looks for settled files
 LANE_SECONDS = 0.2
+# the main thread only keeps watch (health, systemd, a reload): once a second is plenty
+MAIN_LOOP_SECONDS = 1.0
 
 
 class Lane:
@@ -337,7 +339,7 @@ class Daemon:
                 if ping is not None and healthy and now - last_ping >= ping:
                     notify("WATCHDOG=1")
                     last_ping = now
-                self.stop_requested.wait(0.2)
+                self.stop_requested.wait(MAIN_LOOP_SECONDS)
         finally:
             notify("STOPPING=1")
             record(store, "daemon", "stopping: no new jobs; running jobs may finish")

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 # how long a question to a folder may take before the folder counts as not answering
 ANSWER_SECONDS = 3.0
+NOT_ANSWERING = "is NOT ANSWERING (a network share whose server is down?)"
 
 
 def _readable_folder(path: Path) -> bool:
@@ -49,8 +50,8 @@ class Reach:
     thread is sent after it. Thread-safe.
     """
 
-    def __init__(self, timeout: float = ANSWER_SECONDS) -> None:
-        self.timeout = timeout
+    def __init__(self, timeout: float | None = None) -> None:
+        self.timeout = ANSWER_SECONDS if timeout is None else timeout
         self._asking: dict[Path, threading.Thread] = {}
         self._lock = threading.Lock()
 
