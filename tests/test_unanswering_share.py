@@ -140,3 +140,40 @@ def test_doctor_says_which_inbox_does_not_answer_and_does_not_hang(tmp_path: Pat
         share.up.set()
     assert checks["inbox nas"].level == "fail" and "NOT ANSWERING" in checks["inbox nas"].message
     assert checks["inbox music"].level == "ok" and checks["output"].level == "ok"
+
+
+@pytest.mark.parametrize("share_answers", [False, True])
+def test_an_analysis_cut_off_by_its_share_leaves_the_file_new(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              share_answers: bool) -> None:
+    """The analysis child read the file when its share stopped answering, and hit its time
+    limit: nothing is wrong with the file, which is taken in again once the share answers.
+    A file whose analysis times out on a share that answers is unreadable, as before."""
+    from nightowl import intake as intake_module
+    from nightowl.intake import Intake
+
+    settings = load_settings(write_config(tmp_path))
+    song = settings.inbox_named("music").path / "song.flac"
+    shutil.copy(DATA / "guit_em9.flac", song)
+    share = Share(song.parent, monkeypatch)
+    monkeypatch.setattr(intake_module, "ANSWER_SECONDS", 0.3)
+
+    def cut_off(path: str) -> dict:
+        if not share_answers:
+            share.up.clear()  # the server goes away while the child reads the file
+        return {"path": path, "ok": False, "timed_out": True, "error": "analysis took over 300 s"}
+
+    store = Store(settings.database)
+    try:
+        Intake(settings, store, load_rules(settings.rules), cut_off, False).handle(song, settings.inboxes[0])
+        share.up.set()
+        row = store.file_by_path(str(song))
+        events = [(e["kind"], e["message"]) for e in store.events() if e["kind"] != "new"]
+    finally:
+        share.up.set()
+        store.close()
+    if share_answers:
+        assert row.state == "unreadable" and events[0][0] == "unreadable"
+    else:
+        assert row.state == "new" and row.file_class is None  # taken in again at the next look over the inbox
+        assert events == [("error", "analysis took over 300 s while its share did not answer: taken in again once"
+                                    " it answers")]

@@ -88,7 +88,8 @@ class Analyzer:
             return {"path": path, "ok": False, "error": "the analysis process crashed on this file"}
         except TimeoutError:
             self._discard(kill=True)
-            return {"path": path, "ok": False, "error": f"analysis took over {self.timeout_seconds:.0f} s"}
+            return {"path": path, "ok": False, "timed_out": True,
+                    "error": f"analysis took over {self.timeout_seconds:.0f} s"}
         self._last_used = time.monotonic()
         return result
 

@@ -211,6 +211,12 @@ class Intake:
             record(self.store, "skipped", f"not audio ({analysis.get('error')}): left alone", path=spath,
                    file_id=file_id)
             return
+        if analysis.get("timed_out") and within(ANSWER_SECONDS, lambda: Path(spath).exists()) is None:
+            # the file's share stopped answering while it was read: nothing is wrong with the
+            # file; it stays new, and is taken in again when its inbox answers (service.Daemon.healthy)
+            record(self.store, "error", f"{analysis.get('error')} while its share did not answer: taken in again"
+                   " once it answers", level="warning", path=spath, file_id=file_id)
+            return
         if not analysis.get("ok"):
             self.store.set_unreadable(file_id, analysis.get("error") or "unreadable", analysis.get("probe"))
             record(self.store, "unreadable", f"not usable audio: {analysis.get('error')}", level="error",

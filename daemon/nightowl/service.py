@@ -235,6 +235,8 @@ class Daemon:
                 with self._problems_lock:
                     self._problems.discard(said)  # said again, should it go silent again
                 record(store, "inbox", f"inbox {inbox.name}: answers again", path=str(inbox.path))
+                # what its observer could not see meanwhile, and files left new when it went silent
+                self.lanes[inbox.name].rescan_requested.set()
         return self.watcher.healthy() and self.worker.alive() and self.lanes_alive()
 
     def lanes_alive(self) -> bool:
