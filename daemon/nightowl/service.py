@@ -168,7 +168,7 @@ class Daemon:
             record(store, "gone", f"inbox {inbox.name}: {len(gone)} known file(s) no longer there")
 
     def _problem(self, store: Store, text: str, path: str | None = None) -> None:
-        """Record a problem with an inbox once (until it is over: see _problems_over)."""
+        """Record a problem with an inbox once (a share not answering: until it answers again, see healthy)."""
         with self._problems_lock:
             if text in self._problems:
                 return
@@ -287,9 +287,10 @@ class Daemon:
             record(store, "requeued", f"job {job_id}: interrupted by a restart, queued again", job_id=job_id)
         for job_id in failed:
             record(store, "failed", f"job {job_id}: interrupted too often, marked failed", level="error", job_id=job_id)
+        there = self.reach.all([inbox.path for inbox in self.settings.inboxes])
         for inbox in self.settings.inboxes:
             # a local inbox is made where missing (a share is mounted, not made; one not answering is left alone)
-            if not inbox.poll and self.reach(inbox.path) is False:
+            if not inbox.poll and there[inbox.path] is False:
                 inbox.path.mkdir(parents=True, exist_ok=True)
         self.prepare_output(store)
 

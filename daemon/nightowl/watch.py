@@ -235,8 +235,9 @@ class Watcher:
         """Restart any observer that died or never started; returns what is still wrong.
         Never waits long on an inbox (see Reach)."""
         problems = []
+        answers = self.reach.all([inbox.path for inbox in self.inboxes])  # one wait for them all
         for inbox in self.inboxes:
-            there = self.reach(inbox.path)
+            there = answers[inbox.path]
             if there is None:
                 self.silent.add(inbox.name)
                 problems.append(not_answering(inbox))
