@@ -241,6 +241,13 @@ def test_a_bed_must_lie_under_the_music() -> None:
     assert not any(c.name == "crowd_bed" and c.weight > 0 for c in audio_cues(base | {"bed_db": -3.0}))
 
 
+def test_a_crowd_as_loud_as_the_band_counts_more_than_one_heard_through_it() -> None:
+    base = {"music_range_db": 8.0, "gap_db": -9.0}
+    weight = {a: sum(c.weight for c in audio_cues(base | {"applause_mid": a}) if c.name == "crowd_in_music")
+              for a in (0.2, 0.35, 0.6)}
+    assert weight == {0.2: 0.0, 0.35: 0.5, 0.6: 1.0}
+
+
 def test_a_hall_without_an_audience_counts_for_less() -> None:
     """Room cues alone (a reverberant studio piece) are not an audience recording: the
     absence of any crowd cue weighs against it; applause at the ends lifts that."""
