@@ -177,3 +177,20 @@ def test_an_analysis_cut_off_by_its_share_leaves_the_file_new(tmp_path: Path, mo
         assert row.state == "new" and row.file_class is None  # taken in again at the next look over the inbox
         assert events == [("error", "analysis took over 300 s while its share did not answer: taken in again once"
                                     " it answers")]
+
+
+def test_status_gives_the_room_left_for_a_folder_not_made_yet_but_asks_nothing_of_one_not_answering(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings(write_config(tmp_path))
+    settings.output.rmdir()
+    disks = status_data(settings)["disks"]
+    assert disks["output"]["present"] is False and disks["output"]["free_bytes"] > 0
+    settings.output.mkdir()
+    share = Share(settings.output, monkeypatch)
+    monkeypatch.setattr(watch, "ANSWER_SECONDS", 0.3)
+    share.up.clear()
+    try:
+        disks = status_data(settings)["disks"]
+    finally:
+        share.up.set()
+    assert disks["output"] == {"path": str(settings.output), "present": None, "free_bytes": None}

@@ -61,7 +61,8 @@ def status_data(settings: Settings, now: datetime | None = None) -> dict[str, An
 
 
 def _disk(path: Path, present: bool | None) -> dict[str, Any]:
-    return {"path": str(path), "present": present, "free_bytes": free_space(path) if present else None}
+    # a folder not made yet: the room on the disk it will be on; one not answering: not asked
+    return {"path": str(path), "present": present, "free_bytes": None if present is None else free_space(path)}
 
 
 # a heartbeat older than this (the daemon writes one every 30 s) means it is gone or hung
