@@ -56,16 +56,15 @@ def run_checks(settings: Settings) -> list[Check]:
         p = inbox.path
         if there[p] is None:
             out.append(Check(f"inbox {inbox.name}", "fail", f"{p} {NOT_ANSWERING}"))
-        elif not p.is_dir():
-            if inbox.poll:
-                out.append(Check(f"inbox {inbox.name}", "fail", f"{p} does not exist (share not mounted?)"))
-            else:
-                out.append(Check(f"inbox {inbox.name}", "warn", f"{p} does not exist yet: nightowl run creates it"))
-        elif not os.access(p, os.R_OK | os.X_OK):
-            out.append(Check(f"inbox {inbox.name}", "fail", f"{p} is not readable by this user"))
-        else:
+        elif there[p]:  # a folder this user can read
             how = f"polled every {inbox.interval:g} s" if inbox.poll else "inotify"
             out.append(Check(f"inbox {inbox.name}", "ok", f"{p} readable ({how})"))
+        elif p.is_dir():
+            out.append(Check(f"inbox {inbox.name}", "fail", f"{p} is not readable by this user"))
+        elif inbox.poll:
+            out.append(Check(f"inbox {inbox.name}", "fail", f"{p} does not exist (share not mounted?)"))
+        else:
+            out.append(Check(f"inbox {inbox.name}", "warn", f"{p} does not exist yet: nightowl run creates it"))
     out += [Check(name, "fail", f"{path} {NOT_ANSWERING}") if there[path] is None else _space(name, path)
             for name, path in (("output", settings.output), ("state", settings.state_dir))]
     out.append(_inotify([i for i in settings.inboxes if there[i.path]]))
