@@ -614,8 +614,7 @@ def render_concerts(lib: dict[str, Source], crowd: dict[str, np.ndarray], count:
         rng = np.random.default_rng([SEED, 2, k])
         src = lib[programs[k % len(programs)]]
         fmt, setting = fmts[k % len(fmts)]
-        # + 10-18 s of applause: the FLAC shows mostly under intake's whole-file limit (45 s),
-        # so they are heard whole; the lossy ones over it, heard by their excerpts and ends
+        # + 10-18 s of applause (see CONCERT_FLAC_SECONDS)
         length = CONCERT_FLAC_SECONDS if fmt == "flac" else float(rng.uniform(*CONCERT_LOSSY_SECONDS))
         length = 25.0 if quick else length
         start = float(rng.uniform(0, 40))
