@@ -142,13 +142,57 @@ def test_doctor_says_which_inbox_does_not_answer_and_does_not_hang(tmp_path: Pat
     assert checks["inbox music"].level == "ok" and checks["output"].level == "ok"
 
 
-@pytest.mark.parametrize("share_answers", [False, True])
+def read_forever(path: str, options: object) -> dict:
+    """In the analysis child: a read that never returns, as one from a share whose server
+    went away (a named pipe will not do: intake sees it is empty before reading it)."""
+    time.sleep(600)
+    return {}
+
+
+def test_an_analysis_held_up_by_its_share_is_stopped_within_seconds_not_at_the_time_limit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Analyses run one at a time for every inbox, so one stuck on a share that stopped
+    answering would hold up the others for the whole time limit. Where the file's folder
+    answers, only the time limit ends the wait (the file is merely slow); where it does
+    not, the analysis child is stopped at the next look. A fresh child takes the next file."""
+    from nightowl import analyzer as analyzer_module
+
+    nas = tmp_path / "nas"
+    nas.mkdir()
+    stuck = nas / "song.flac"
+    shutil.copy(DATA / "guit_em9.flac", stuck)
+    share = Share(nas, monkeypatch)
+    analyzer = analyzer_module.Analyzer(timeout_seconds=4.0, look_seconds=0.5, answer_seconds=0.3)
+    try:
+        monkeypatch.setattr(analyzer_module, "_analyse", read_forever)
+        started = time.monotonic()
+        slow = analyzer.analyse(str(stuck))
+        slow_took = time.monotonic() - started
+        share.up.clear()
+        started = time.monotonic()
+        cut = analyzer.analyse(str(stuck))
+        cut_took = time.monotonic() - started
+        share.up.set()
+        monkeypatch.undo()
+        after = analyzer.analyse(str(stuck))
+    finally:
+        share.up.set()
+        analyzer.close()
+    assert slow["timed_out"] and not slow.get("not_answering") and slow_took >= 4.0
+    assert cut["timed_out"] and cut["not_answering"] and cut["error"] == analyzer_module.CUT_OFF
+    assert cut_took < 3.0, cut_took  # a look or two, not the 4 s limit
+    assert after["ok"] and after["file_class"] == "lossless_music"
+
+
+@pytest.mark.parametrize("how", ["stopped by the analyzer", "time limit, share down", "time limit, share up"])
 def test_an_analysis_cut_off_by_its_share_leaves_the_file_new(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                              share_answers: bool) -> None:
-    """The analysis child read the file when its share stopped answering, and hit its time
-    limit: nothing is wrong with the file, which is taken in again once the share answers.
-    A file whose analysis times out on a share that answers is unreadable, as before."""
+                                                              how: str) -> None:
+    """The analysis child read the file when its share stopped answering: stopped by the
+    analyzer (above), or at its time limit. Nothing is wrong with the file, which is taken
+    in again once the share answers. A file whose analysis times out on a share that
+    answers is unreadable, as before."""
     from nightowl import intake as intake_module
+    from nightowl.analyzer import CUT_OFF
     from nightowl.intake import Intake
 
     settings = load_settings(write_config(tmp_path))
@@ -158,7 +202,9 @@ def test_an_analysis_cut_off_by_its_share_leaves_the_file_new(tmp_path: Path, mo
     monkeypatch.setattr(intake_module, "ANSWER_SECONDS", 0.3)
 
     def cut_off(path: str) -> dict:
-        if not share_answers:
+        if how == "stopped by the analyzer":
+            return {"path": path, "ok": False, "timed_out": True, "not_answering": True, "error": CUT_OFF}
+        if how == "time limit, share down":
             share.up.clear()  # the server goes away while the child reads the file
         return {"path": path, "ok": False, "timed_out": True, "error": "analysis took over 300 s"}
 
@@ -171,12 +217,13 @@ def test_an_analysis_cut_off_by_its_share_leaves_the_file_new(tmp_path: Path, mo
     finally:
         share.up.set()
         store.close()
-    if share_answers:
+    if how == "time limit, share up":
         assert row.state == "unreadable" and events[0][0] == "unreadable"
-    else:
-        assert row.state == "new" and row.file_class is None  # taken in again at the next look over the inbox
-        assert events == [("error", "analysis took over 300 s while its share did not answer: taken in again once"
-                                    " it answers")]
+        return
+    assert row.state == "new" and row.file_class is None  # taken in again at the next look over the inbox
+    said = CUT_OFF if how == "stopped by the analyzer" else "analysis took over 300 s while its share did not answer"
+    assert events == [("error", f"{said}: taken in again once it answers")]
+    assert share.blocked == (1 if how == "time limit, share down" else 0)  # the analyzer's word is taken as it is
 
 
 def test_status_gives_the_room_left_for_a_folder_not_made_yet_but_asks_nothing_of_one_not_answering(

@@ -2,6 +2,12 @@
 
 The child is started on demand (warmed up as soon as a file starts arriving)
 and shut down after a while without work, so an idle daemon is one small process.
+
+Analyses run one at a time for all inboxes (intake.py), so one that cannot go on holds
+up every inbox: a file on a network share whose server went away mid-read blocks the
+child until the server is back. While an analysis runs on, the daemon asks every few
+seconds, on a thread of its own, whether the file's folder still answers; where it
+does not, the child is stopped at once rather than at the time limit.
 """
 
 from __future__ import annotations
@@ -13,7 +19,10 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any
+
+from .watch import ANSWER_SECONDS, within
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +64,20 @@ def _warm() -> None:
     from .classify import analyse  # noqa: F401
 
 
+# an analysis still running after this long has its file's folder asked whether it answers
+# (and again as often): most take well under a second, so most files are never asked about
+LOOK_SECONDS = 5.0
+CUT_OFF = "the analysis was stopped: the file's share stopped answering while it was read"
+
+
 class Analyzer:
-    def __init__(self, options: Any = None, idle_seconds: float = 60.0, timeout_seconds: float = 300.0) -> None:
+    def __init__(self, options: Any = None, idle_seconds: float = 60.0, timeout_seconds: float = 300.0,
+                 look_seconds: float = LOOK_SECONDS, answer_seconds: float = ANSWER_SECONDS) -> None:
         self.options = options  # classify.decide.ClassOptions (picklable)
         self.idle_seconds = idle_seconds
         self.timeout_seconds = timeout_seconds
+        self.look_seconds = look_seconds
+        self.answer_seconds = answer_seconds
         self._pool: ProcessPoolExecutor | None = None
         self._last_used = 0.0
         self._lock = threading.Lock()
@@ -81,8 +99,21 @@ class Analyzer:
     def analyse(self, path: str) -> dict[str, Any]:
         """Analyse one file in the child; a crash of the child becomes an error result."""
         pool = self._ensure()
+        folder = Path(path).parent
+        deadline = time.monotonic() + self.timeout_seconds
         try:
-            result = pool.submit(_analyse, path, self.options).result(timeout=self.timeout_seconds)
+            future = pool.submit(_analyse, path, self.options)
+            while True:
+                try:
+                    result = future.result(timeout=max(0.0, min(self.look_seconds, deadline - time.monotonic())))
+                    break
+                except TimeoutError:
+                    if time.monotonic() >= deadline:
+                        raise
+                    if within(self.answer_seconds, folder.is_dir) is None:
+                        log.warning("%s: its folder does not answer: analysis stopped", path)
+                        self._discard(kill=True)
+                        return {"path": path, "ok": False, "timed_out": True, "not_answering": True, "error": CUT_OFF}
         except BrokenProcessPool:
             self._discard()
             return {"path": path, "ok": False, "error": "the analysis process crashed on this file"}

@@ -211,11 +211,15 @@ class Intake:
             record(self.store, "skipped", f"not audio ({analysis.get('error')}): left alone", path=spath,
                    file_id=file_id)
             return
-        if analysis.get("timed_out") and within(ANSWER_SECONDS, lambda: Path(spath).exists()) is None:
-            # the file's share stopped answering while it was read: nothing is wrong with the
-            # file; it stays new, and is taken in again when its inbox answers (service.Daemon.healthy)
-            record(self.store, "error", f"{analysis.get('error')} while its share did not answer: taken in again"
-                   " once it answers", level="warning", path=spath, file_id=file_id)
+        if analysis.get("not_answering") or (
+                analysis.get("timed_out") and within(ANSWER_SECONDS, lambda: Path(spath).exists()) is None):
+            # the file's share stopped answering while it was read (the analyzer saw it, or the
+            # time limit ran out meanwhile): nothing is wrong with the file; it stays new, and is
+            # taken in again when its inbox answers (service.Daemon.healthy)
+            said = analysis.get("error") if analysis.get("not_answering") else \
+                f"{analysis.get('error')} while its share did not answer"
+            record(self.store, "error", f"{said}: taken in again once it answers", level="warning", path=spath,
+                   file_id=file_id)
             return
         if not analysis.get("ok"):
             self.store.set_unreadable(file_id, analysis.get("error") or "unreadable", analysis.get("probe"))
