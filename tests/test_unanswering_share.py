@@ -241,3 +241,93 @@ def test_status_gives_the_room_left_for_a_folder_not_made_yet_but_asks_nothing_o
     finally:
         share.up.set()
     assert disks["output"] == {"path": str(settings.output), "present": None, "free_bytes": None}
+
+
+def _queued_check(settings, store: Store) -> int:  # type: ignore[no-untyped-def]
+    src = settings.inbox_named("music").path / "tabla.flac"
+    shutil.copy(DATA / "loop_tabla.flac", src)
+    file_id = store.add_file(path=str(src), inbox="music", rel_path="tabla.flac", size=src.stat().st_size, mtime=0,
+                             fingerprint="z")
+    return store.queue_job(file_id=file_id, pipeline="lossless_check", rule="r", params={}, output_folder="checked",
+                           run_when="now", device="cpu")
+
+
+def test_a_job_held_up_by_its_share_is_put_back_without_counting_the_attempt(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The job's inbox is a share whose server went away while the job read from it: its
+    process waits, using no CPU, and would keep its slot until the time limit and then
+    count as a failed attempt (failed for good after three). The worker stops it and
+    queues it again, the attempt not counted; starts no job for that inbox's files while
+    it does not answer; and runs the job once it answers."""
+    import subprocess
+    import sys
+
+    from nightowl import worker as worker_module
+    from nightowl.worker import Worker
+
+    settings = load_settings(write_config(tmp_path))
+    store = Store(settings.database)
+    job_id = _queued_check(settings, store)
+    silent: set[str] = set()
+    share_down = threading.Event()
+    share_down.set()
+    real_popen = subprocess.Popen
+
+    def popen(cmd, **kw):  # type: ignore[no-untyped-def]
+        if share_down.is_set():  # the job's read from the share never returns
+            cmd = [sys.executable, "-c", "import time; time.sleep(600)"]
+        return real_popen(cmd, **kw)
+
+    monkeypatch.setattr(worker_module.subprocess, "Popen", popen)
+    monkeypatch.setattr(worker_module, "STUCK_SECONDS", 1.0)
+    worker = Worker(settings, gpu_available=False, silent=silent.copy)
+    worker.start()
+    try:
+        wait_until(lambda: store.job(job_id).state == "running", 10)
+        silent.add("music")  # the daemon's main thread finds the inbox not answering
+        wait_until(lambda: store.job(job_id).state == "queued", 10)
+        time.sleep(1.5)  # several rounds of the loop: not started again while the share is silent
+        waiting = store.job(job_id)
+        share_down.clear()
+        silent.discard("music")
+        worker.wake()
+        wait_until(lambda: store.job(job_id).state == "done", 60)
+    finally:
+        share_down.clear()
+        worker.stop()
+    assert waiting.state == "queued" and waiting.attempts == 0
+    events = [(e["kind"], e["message"]) for e in store.events() if e["job_id"] == job_id]
+    assert [k for k, _ in events] == ["started", "requeued", "started", "done"], events
+    requeued = next(m for k, m in events if k == "requeued")
+    assert "waiting on inbox music, which does not answer" in requeued and "will run again" in requeued
+    assert [m for k, m in events if k == "started"][-1].endswith("(attempt 1)")
+    assert (settings.output / "checked" / "tabla.lossless.json").exists()
+
+
+def test_no_job_starts_while_the_output_folder_does_not_answer(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """An output folder on a share whose server went away: the worker's own thread never
+    waits on it (the daemon would take the worker for dead and restart), says so once,
+    starts nothing, and goes on once it answers."""
+    from nightowl.worker import Worker
+
+    settings = load_settings(write_config(tmp_path))
+    store = Store(settings.database)
+    job_id = _queued_check(settings, store)
+    share = Share(settings.output, monkeypatch)
+    share.up.clear()
+    worker = Worker(settings, gpu_available=False, reach=watch.Reach(timeout=0.3))
+    worker.start()
+    try:
+        wait_until(lambda: worker.output_silent, 10)
+        time.sleep(1.5)  # several rounds of the loop
+        held = store.job(job_id).state
+        alive = worker.alive()
+        share.up.set()
+        wait_until(lambda: store.job(job_id).state == "done", 60)
+    finally:
+        share.up.set()
+        worker.stop()
+    assert held == "queued" and alive
+    outputs = [e["message"] for e in store.events() if e["kind"] == "output"]
+    assert len(outputs) == 2 and "is not answering" in outputs[0] and "answers again" in outputs[1], outputs

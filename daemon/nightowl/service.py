@@ -88,11 +88,12 @@ class Daemon:
         self.gpu = use_gpu(settings.device)
         from .worker import Worker
 
-        self.worker = Worker(settings, self.gpu)
-        self.intake_lock = threading.Lock()
-        self.lanes = {inbox.name: Lane(self, inbox) for inbox in settings.inboxes}
         self.reach = Reach()
         self.watcher = Watcher(settings.inboxes, self._on_path, on_started=self._observer_started, reach=self.reach)
+        # (a set's copy is taken whole, never half-way through the main thread's changes)
+        self.worker = Worker(settings, self.gpu, reach=self.reach, silent=self.watcher.silent.copy)
+        self.intake_lock = threading.Lock()
+        self.lanes = {inbox.name: Lane(self, inbox) for inbox in settings.inboxes}
         self._problems: set[str] = set()
         self._problems_lock = threading.Lock()
         self.state_disk_full = False  # set by intake while the database cannot grow
@@ -237,6 +238,7 @@ class Daemon:
                 record(store, "inbox", f"inbox {inbox.name}: answers again", path=str(inbox.path))
                 # what its observer could not see meanwhile, and files left new when it went silent
                 self.lanes[inbox.name].rescan_requested.set()
+                self.worker.wake()  # its files' jobs may start again
         return self.watcher.healthy() and self.worker.alive() and self.lanes_alive()
 
     def lanes_alive(self) -> bool:
@@ -255,6 +257,8 @@ class Daemon:
             full += f"; NOT ANSWERING: inbox {', '.join(sorted(self.watcher.silent))}"
         if self.worker.output_missing:
             full += "; OUTPUT FOLDER MISSING: no job starts"
+        if self.worker.output_silent:
+            full += "; OUTPUT FOLDER NOT ANSWERING: no job starts"
         return (f"{total['queued']} queued, {total['running']} running, {total['failed']} failed; {window};"
                 f" {len(self.settler)} settling{full}")
 
@@ -268,7 +272,8 @@ class Daemon:
         if there is None:
             record(store, "output", f"the output folder {out} is not answering (a network share whose server is"
                    " down?): no job starts until it answers", level="warning")
-            return  # the worker finds out for itself when it answers (its own thread waits for it)
+            self.worker.output_silent = True  # said: the worker says only when it answers
+            return
         if there:
             return
         if store.has_done_jobs():

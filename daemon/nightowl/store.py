@@ -567,13 +567,17 @@ class Store:
         return [Job.from_row(r) for r in self.db.query("SELECT * FROM jobs WHERE file_id = ? ORDER BY id", [file_id])]
 
     def claim(self, *, devices: list[str], window_open: bool, lease_seconds: float, pid: int,
-              now: float | None = None) -> Job | None:
-        """Atomically take the next runnable job for one of `devices`; None when there is none."""
+              now: float | None = None, except_inboxes: list[str] | None = None) -> Job | None:
+        """Atomically take the next runnable job for one of `devices`, but none for a file of
+        `except_inboxes`; None when there is none."""
         if not devices:
             return None
         now = time.time() if now is None else now
         marks = ",".join("?" for _ in devices)
         whens = ["now", "window"] if window_open else ["now"]
+        skip = except_inboxes or []
+        skipping = (f" AND file_id NOT IN (SELECT id FROM files WHERE inbox IN ({','.join('?' for _ in skip)}))"
+                    if skip else "")
         rows = list(
             self.db.query(
                 f"""UPDATE jobs SET state = 'running', attempts = attempts + 1, started = ?,
@@ -581,10 +585,10 @@ class Store:
                     WHERE id = (
                         SELECT id FROM jobs
                         WHERE state = 'queued' AND not_before <= ? AND device IN ({marks})
-                          AND run_when IN ({",".join("?" for _ in whens)})
+                          AND run_when IN ({",".join("?" for _ in whens)}){skipping}
                         ORDER BY priority DESC, id LIMIT 1)
                     RETURNING *""",
-                [now, now + lease_seconds, pid, now, *devices, *whens],
+                [now, now + lease_seconds, pid, now, *devices, *whens, *skip],
             )
         )
         return Job.from_row(rows[0]) if rows else None

@@ -1,4 +1,12 @@
-"""The job loop: claims jobs, runs each in a child process, enforces slots, window, timeouts, retries."""
+"""The job loop: claims jobs, runs each in a child process, enforces slots, window, timeouts, retries.
+
+A network share that stops answering (an NFS hard mount whose server is down blocks
+whoever touches it until the server is back) holds up no job but its own: the output
+folder is asked after through `Reach` (never waited on here), no job starts for a
+file whose inbox does not answer, and a running one that waits on such a share (it
+has used no CPU for STUCK_SECONDS) is stopped and queued again without counting the
+attempt: it runs once the share answers, and never ends up failed for it.
+"""
 
 from __future__ import annotations
 
@@ -20,10 +28,24 @@ from .devices import gpu_ids, least_busy
 from .eventlog import record
 from .schedule import in_window
 from .store import Job, Store, disk_full
+from .watch import Reach
 
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
+# a job whose share does not answer and whose process has used no CPU this long is
+# waiting on the share: stopped, its slot goes to other work
+STUCK_SECONDS = 30.0
+
+
+def cpu_ticks(pid: int) -> int | None:
+    """CPU time a process and its reaped children have used, in clock ticks (None: gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
 
 
 def _child_setup() -> None:
@@ -43,6 +65,9 @@ class Running:
     deadline: float
     path: str
     gpu: str | None = None  # the CUDA_VISIBLE_DEVICES a GPU job was given
+    inbox: str | None = None  # its file's
+    ticks: int | None = None  # CPU time used at the last look (see STUCK_SECONDS)
+    still_since: float = 0.0  # when that last changed
 
 
 class Worker:
@@ -53,8 +78,12 @@ class Worker:
         settings: Settings,
         gpu_available: bool,
         clock: Callable[[], datetime] = lambda: datetime.now().astimezone(),
+        reach: Reach | None = None,
+        silent: Callable[[], set[str]] = set,
     ) -> None:
         self.settings = settings
+        self.reach = reach or Reach()
+        self.silent = silent  # the inboxes not answering now (service.Daemon keeps watch)
         self.gpu_available = gpu_available
         # with several GPUs, each GPU job gets the least busy one to itself
         self.gpus = gpu_ids() if gpu_available else []
@@ -64,6 +93,7 @@ class Worker:
         self._wake = threading.Event()
         self._draining = threading.Event()
         self.output_missing = False  # the output folder is gone (see _output_there)
+        self.output_silent = False  # ... or does not answer
         self._thread = threading.Thread(target=self._loop, name="worker", daemon=True)
         self.store: Store | None = None
 
@@ -125,9 +155,20 @@ class Worker:
     def _output_there(self) -> bool:
         """Whether the output folder is there; said once when it goes and when it is back.
         Jobs are not started without it: they would fail (a share not mounted), or worse,
-        fill the disk under the mount point with folders nobody sees once it is mounted."""
+        fill the disk under the mount point with folders nobody sees once it is mounted.
+        Nor while it does not answer (see Reach)."""
         assert self.store is not None
-        there = self.settings.output.is_dir()
+        answer = self.reach(self.settings.output)
+        if (answer is None) != self.output_silent:
+            self.output_silent = answer is None
+            if self.output_silent:
+                record(self.store, "output", f"the output folder {self.settings.output} is not answering (a network"
+                       " share whose server is down?): no job starts until it answers", level="warning")
+            else:
+                record(self.store, "output", f"the output folder {self.settings.output} answers again: jobs go on")
+        if answer is None:
+            return False
+        there = answer  # a folder this process can read: True, or False where missing
         if there == self.output_missing:
             self.output_missing = not there
             if there:
@@ -150,6 +191,7 @@ class Worker:
                 window_open=self.window_open(),
                 lease_seconds=self.settings.workers.job_timeout_minutes * 60,
                 pid=os.getpid(),
+                except_inboxes=sorted(self.silent()),  # their files would only wait on the share
             )
             if job is None:
                 return
@@ -174,8 +216,10 @@ class Worker:
                 env["CUDA_VISIBLE_DEVICES"] = gpu
         proc = subprocess.Popen(cmd, env=env, preexec_fn=_child_setup, start_new_session=True,
                                 stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + self.settings.workers.job_timeout_minutes * 60
-        self.running[job.id] = Running(job, proc, deadline, path, gpu)
+        now = time.monotonic()
+        deadline = now + self.settings.workers.job_timeout_minutes * 60
+        self.running[job.id] = Running(job, proc, deadline, path, gpu, file.inbox if file else None,
+                                       still_since=now)
         on = ""
         if gpu is not None and len(self.gpus) > 1:  # UUIDs are listed in nvidia-smi's order
             on = f" on GPU {self.gpus.index(gpu) if gpu.startswith('GPU-') else gpu}"
@@ -187,7 +231,10 @@ class Worker:
         for job_id, run in list(self.running.items()):
             code = run.proc.poll()
             if code is None:
-                if time.monotonic() > run.deadline:
+                share = self._silent_share(run)
+                if share is not None and (self._stuck(run) or time.monotonic() > run.deadline):
+                    self._put_back(run, share)
+                elif time.monotonic() > run.deadline:
                     self._kill(run)
                     self._failed(run, f"timed out after {self.settings.workers.job_timeout_minutes:g} minutes")
                 continue
@@ -206,6 +253,31 @@ class Worker:
                 job = self.store.job(job_id)
                 reason = (job.error if job and job.error else None) or f"the job's process exited with code {code}"
                 self._failed(run, reason)
+
+    def _silent_share(self, run: Running) -> str | None:
+        """Which of the job's folders does not answer: its file's inbox, or the output."""
+        if run.inbox is not None and run.inbox in self.silent():
+            return f"inbox {run.inbox}"
+        return "the output folder" if self.output_silent else None
+
+    @staticmethod
+    def _stuck(run: Running) -> bool:
+        """The job's process has used no CPU for STUCK_SECONDS."""
+        ticks, now = cpu_ticks(run.proc.pid), time.monotonic()
+        if ticks != run.ticks:
+            run.ticks, run.still_since = ticks, now
+        return now - run.still_since >= STUCK_SECONDS
+
+    def _put_back(self, run: Running, share: str) -> None:
+        """Stop a job held up by a share that does not answer and queue it again, the
+        attempt not counted: it starts again once the share answers (see _claim)."""
+        assert self.store is not None
+        self._kill(run)
+        self.running.pop(run.job.id, None)
+        self.store.release_job(run.job.id)
+        record(self.store, "requeued", f"job {run.job.id}: stopped while waiting on {share}, which does not answer"
+               " (a network share whose server is down?): will run again once it answers", level="warning",
+               path=run.path, file_id=run.job.file_id, job_id=run.job.id)
 
     def _failed(self, run: Running, error: str) -> None:
         assert self.store is not None
