@@ -7,6 +7,7 @@ of the daemon) and in-process for `nightowl explain`.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,14 +82,19 @@ def read_sidecars(path: Path) -> dict[str, str]:
     texts: dict[str, str] = {}
     for folder in (path.parent, path.parent.parent):
         try:
-            candidates = sorted(p for p in folder.iterdir() if p.suffix.lower() in SIDECAR_SUFFIXES)
+            # names only (no Path per entry): an inbox folder may hold thousands of files,
+            # and it is listed once for each of them
+            with os.scandir(folder) as entries:
+                candidates = sorted(e.name for e in entries
+                                    if os.path.splitext(e.name)[1].lower() in SIDECAR_SUFFIXES)
         except OSError:
             continue
-        for p in candidates[:20]:
+        for name in candidates[:20]:
+            p = folder / name
             try:
                 if p.is_file() and not p.is_symlink():
                     with p.open("rb") as fh:
-                        texts[p.name] = fh.read(SIDECAR_BYTES).decode("utf-8", errors="replace")
+                        texts[name] = fh.read(SIDECAR_BYTES).decode("utf-8", errors="replace")
             except OSError:
                 continue
     return texts
