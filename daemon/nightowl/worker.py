@@ -36,6 +36,8 @@ _PR_SET_PDEATHSIG = 1
 # a job whose share does not answer and whose process has used no CPU this long is
 # waiting on the share: stopped, its slot goes to other work
 STUCK_SECONDS = 30.0
+# how long the worker waits for a killed job's process to go
+KILL_WAIT_SECONDS = 10.0
 
 
 def cpu_ticks(pid: int) -> int | None:
@@ -297,7 +299,13 @@ class Worker:
             os.killpg(run.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        run.proc.wait()
+        try:
+            run.proc.wait(timeout=KILL_WAIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            # a wait on some network filesystems cannot be broken off: the process goes once
+            # its read returns; the worker does not wait with it (the daemon would seem dead)
+            log.warning("job %d: its process %d is not gone yet (stuck in a read?): left to end by itself",
+                        run.job.id, run.proc.pid)
 
     def _drain(self) -> None:
         """Let running jobs finish until the stop timeout; requeue the rest without counting the attempt."""
