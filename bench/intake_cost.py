@@ -1,6 +1,6 @@
 """Intake cost per file as a fraction of a full decode of the same file.
 
-    python bench/intake_cost.py [--reps N] [--out FILE] [--quick]
+    python bench/intake_cost.py [--reps N] [--out FILE] [--quick] [--stages]
 
 "Intake" is what the daemon does for each settled file: `nightowl.intake.fingerprint`
 (in the daemon process) plus `nightowl.classify.analyse.analyse` (in the analysis child:
@@ -31,6 +31,11 @@ compared. Files are read from the page cache after the first repetition, for bot
 Targets, for files of 3 minutes and more: intake CPU <= 0.3 x full-decode CPU, the
 fake-lossless part <= 0.25 x. Numeric libraries run on one thread, and freed memory
 is kept for reuse (nightowl.heap), as in the daemon's analysis child.
+
+With --stages, the long files' intake is also taken apart: the excerpt decode, the
+fake-lossless check, the quick VAD listen, the room/crowd features, and the first and
+last seconds (decode and features; timed for every file, heard by intake only where
+applause there could change the class: the "ends heard" column).
 """
 
 from __future__ import annotations
@@ -61,7 +66,12 @@ from bench.simulate import loop_sources  # noqa: E402
 from bench.transcode import Setting, encode_bytes, roundtrip  # noqa: E402
 from nightowl.audio.decode import decode  # noqa: E402
 from nightowl.audio.probe import probe  # noqa: E402
+from nightowl.audio.decode import decode_ends, decode_plan  # noqa: E402
+from nightowl.classify import analyse as analysis  # noqa: E402
 from nightowl.classify.analyse import analyse, check_excerpts, lossless_check_of  # noqa: E402
+from nightowl.classify.concert import concert_features, end_features  # noqa: E402
+from nightowl.classify.lossless import check_lossless  # noqa: E402
+from nightowl.classify.speech import speech_share  # noqa: E402
 from nightowl.heap import keep_freed_memory  # noqa: E402
 from nightowl.intake import fingerprint  # noqa: E402
 
@@ -191,6 +201,34 @@ def measure(path: Path, reps: int) -> dict:
     return out
 
 
+def stage_costs(path: Path, reps: int) -> dict:
+    """Median CPU milliseconds of each stage of analyse() on a long file, timed on its own."""
+    info = probe(path)
+    times: dict[str, list[float]] = {k: [] for k in ("excerpts", "check", "listen", "room", "ends", "end_features")}
+    for _ in range(reps):
+        t, plan = _cpu(lambda: decode_plan(path, info.duration, count=analysis.EXCERPTS,
+                                           length=analysis.EXCERPT_SECONDS, edge=analysis.EDGE_SECONDS,
+                                           sample_rate=info.sample_rate, whole_up_to=analysis.WHOLE_SECONDS))
+        times["excerpts"].append(t)
+        sr = plan.sample_rate
+        times["check"].append(_cpu(lambda: check_lossless(plan.middle, sr, plan.starts))[0])
+        times["listen"].append(_cpu(lambda: speech_share(plan.middle, sr))[0])
+        t, room = _cpu(lambda: concert_features(plan.middle, sr))
+        times["room"].append(t)
+        t, (head, tail) = _cpu(lambda: decode_ends(path, info.duration, analysis.EDGE_SECONDS))
+        times["ends"].append(t)
+        times["end_features"].append(_cpu(lambda: end_features(head, tail, sr, room))[0])
+    out = {k: round(statistics.median(v) * 1000, 2) for k, v in times.items()}
+    out["ends_heard"] = "ends" not in analyse(path).evidence["concert"]
+    return out
+
+
+def _cpu(fn: Callable[[], object]) -> tuple[float, object]:
+    c0 = time.process_time()
+    result = fn()
+    return time.process_time() - c0, result
+
+
 def _median(rows: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in rows)
 
@@ -200,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=5, help="repetitions per file (median), at least 3")
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "intake_cost.json")
     ap.add_argument("--quick", action="store_true", help="skip the 10-minute file")
+    ap.add_argument("--stages", action="store_true", help="also time each stage of the long files' intake")
     ap.add_argument("--long", type=Path, default=BENCH / "corpus_long",
                     help="also time the genuine 3-minute files bench/long_files.py keeps here, where present")
     args = ap.parse_args(argv)
@@ -224,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         for f in files:
             m = measure(f["path"], reps)
             rows.append({"file": f["name"], "kind": f["kind"], "built_from": f["built_from"], **m})
+            if args.stages and (m["duration_s"] or 0) >= LONG_SECONDS and m["codec"] == "flac":
+                rows[-1]["stages_cpu_ms"] = stage_costs(f["path"], reps)
 
     long_rows = [r for r in rows if (r["duration_s"] or 0) >= LONG_SECONDS]
     max_cpu = max((r["ratio_cpu"] for r in long_rows), default=None)
@@ -245,6 +286,19 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['intake_wall_s']:11.4f} {r['decode_wall_s']:11.4f} {r['ratio_wall']:10.3f} "
               f"{r['check_ratio_cpu']:11.3f}")
     print("-" * len(hdr))
+    staged = [r for r in rows if "stages_cpu_ms" in r]
+    if staged:
+        print(f"\nstages of the long files' intake, CPU ms, median of {reps} (each timed on its own)")
+        head = f"{'file':26} {'decode':>7} {'excerpts':>8} {'check':>6} {'listen':>6} {'room':>6} {'ends':>6} " \
+               f"{'end feat':>8} {'ends heard':>10}"
+        print(head)
+        print("-" * len(head))
+        for r in staged:
+            st = r["stages_cpu_ms"]
+            print(f"{r['file'][:26]:26} {r['decode_cpu_s'] * 1000:7.1f} {st['excerpts']:8.1f} {st['check']:6.1f} "
+                  f"{st['listen']:6.1f} {st['room']:6.1f} {st['ends']:6.1f} {st['end_features']:8.1f} "
+                  f"{'yes' if st['ends_heard'] else 'no':>10}")
+        print("-" * len(head))
     verdict = "PASS" if max_cpu is not None and max_cpu <= TARGET_RATIO else "FAIL"
     print(f"max ratio for files >= {LONG_SECONDS / 60:.0f} min: cpu {max_cpu:.3f}, wall {max_wall:.3f}"
           f" (target <= {TARGET_RATIO}): {verdict}")
