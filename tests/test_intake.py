@@ -231,3 +231,42 @@ def test_fingerprint_follows_content_not_name(tmp_path: Path) -> None:
     assert fingerprint(a) == fingerprint(b)
     b.write_bytes(b"x" * 1_999_999 + b"y")
     assert fingerprint(a) != fingerprint(b)
+
+
+def test_a_file_that_comes_back_is_known_again_not_gone(setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A file away for a while (moved out and back, a share not mounted meanwhile whose
+    mount point stayed as an empty folder) is marked gone by the look over its inbox, and
+    its waiting jobs are cancelled (they could only fail). Back at its path with its
+    content, it is known again as it was: not analysed again, the cancelled jobs queued
+    again, the finished ones not; the next look leaves it alone."""
+    from nightowl import service
+
+    settings, store, intake, _ = setup
+    inbox = settings.inboxes[0]
+    path = _fake(inbox.path / "a.flac")
+    intake.handle(path, inbox)
+    row = store.file_by_path(str(path))
+    report = store.claim(devices=["cpu"], window_open=False, lease_seconds=60, pid=1)
+    store.finish_job(report.id, report.fingerprint)  # the report is done; the restoration waits for the window
+    daemon = service.Daemon(settings, intake.rules)
+    away = tmp_path / "away.flac"
+    path.rename(away)
+    daemon.rescan_inbox(store, inbox)
+    assert store.file_by_path(str(path)).state == "gone"
+    assert [(j.pipeline, j.state) for j in store.jobs_for_file(row.id)] == [
+        ("lossless_check", "done"), ("restore", "cancelled")]
+    away.rename(path)
+    daemon.rescan_inbox(store, inbox)
+    assert len(daemon.settler) == 1  # seen again, settling
+    intake.handle(path, inbox)
+    back = store.file_by_path(str(path))
+    assert back.state == "classified" and back.file_class == "fake_lossless" and back.id == row.id
+    assert [(j.pipeline, j.state) for j in store.jobs_for_file(row.id)] == [
+        ("lossless_check", "done"), ("restore", "queued")]
+    events = [(e["kind"], e["message"]) for e in store.events()]
+    assert events[-3][0] == "gone" and "1 waiting job(s) cancelled" in events[-3][1], events[-3:]
+    assert events[-2] == ("back", "back at its path, unchanged: known again, not analysed again")
+    assert events[-1][0] == "queued" and "restore" in events[-1][1]  # not classified again: no such event
+    from nightowl.watch import reconcile
+
+    assert reconcile(inbox, store.known_files(inbox.name), settings.ignore)[0] == []  # left alone from now on

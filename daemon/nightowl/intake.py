@@ -157,7 +157,11 @@ class Intake:
 
         known = self.store.file_by_path(spath)
         if known is not None:
-            if known.fingerprint == fp:
+            if known.fingerprint == fp and known.state == "gone":
+                if self._come_back(known.id, spath, st) != "new":
+                    return
+                file_id = known.id
+            elif known.fingerprint == fp:
                 if (known.size, known.mtime) != (st.st_size, st.st_mtime):
                     self.store.touch_file(known.id, st.st_size, st.st_mtime)
                 if known.state != "new":
@@ -191,6 +195,20 @@ class Intake:
                                           mtime=st.st_mtime, fingerprint=fp)
             record(self.store, "new", "new file", path=spath, file_id=file_id)
         self._classify_and_route(file_id, spath, inbox.name, rel_path, fp)
+
+    def _come_back(self, file_id: int, spath: str, st: os.stat_result) -> str:
+        """A file marked gone is at its path again, unchanged (moved out and back, a share
+        that was not mounted for a while): known again as it was, and the jobs cancelled
+        when it went queued again (by the rules as they are now). Returns its state."""
+        state = self.store.come_back(file_id, size=st.st_size, mtime=st.st_mtime)
+        said = "taken in again (it had not been classified)" if state == "new" else "known again, not analysed again"
+        record(self.store, "back", f"back at its path, unchanged: {said}", path=spath, file_id=file_id)
+        if state == "classified":
+            row = self.store.file(file_id)
+            assert row is not None
+            route_file(self.settings, self.store, self.rules, self.gpu_available, file_id, spath, facts_of_row(row),
+                       self.on_job_queued, quiet=True)
+        return state
 
     def _note_companion(self, spath: str, inbox: str, rel_path: str, st: os.stat_result, fp: str, kind: str) -> None:
         """A lineage text, checksum file, cover image...: one info event the first time it

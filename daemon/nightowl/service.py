@@ -166,7 +166,10 @@ class Daemon:
             self.settler.touch(path, inbox)
         if gone:
             store.mark_gone(gone)
-            record(store, "gone", f"inbox {inbox.name}: {len(gone)} known file(s) no longer there")
+            # their waiting jobs could only fail; queued again should the files come back (intake)
+            cancelled = sum(len(store.cancel_queued(file_id, keep=[])) for file_id in gone)
+            note = f" ({cancelled} waiting job(s) cancelled: queued again should they come back)" if cancelled else ""
+            record(store, "gone", f"inbox {inbox.name}: {len(gone)} known file(s) no longer there{note}")
 
     def _problem(self, store: Store, text: str, path: str | None = None) -> None:
         """Record a problem with an inbox once (a share not answering: until it answers again, see healthy)."""

@@ -179,6 +179,11 @@ def m007_output_names(db: Database) -> None:
 
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 NOT_AUDIO = "not_audio"  # a file's state where it is a companion of the music (companions.py)
+# "gone" replaces a file's state, which its other columns still tell: a copy of another,
+# unreadable (its error), classified (its class); otherwise it is taken in afresh (a
+# companion or soundless file is told so again at once)
+_STATE_BEFORE_GONE = ("CASE WHEN duplicate_of IS NOT NULL THEN 'duplicate' WHEN error IS NOT NULL THEN 'unreadable'"
+                      " WHEN class IS NOT NULL THEN 'classified' ELSE 'new' END")
 
 
 @dataclass(frozen=True)
@@ -343,9 +348,21 @@ class Store:
         """A known file was renamed or moved inside the inboxes."""
         self.db.execute(
             "UPDATE files SET path = ?, inbox = ?, rel_path = ?, mtime = ?, last_seen = ?,"
-            " state = CASE WHEN state = 'gone' THEN 'classified' ELSE state END WHERE id = ?",
+            f" state = CASE WHEN state = 'gone' THEN {_STATE_BEFORE_GONE} ELSE state END WHERE id = ?",
             [path, inbox, rel_path, mtime, time.time(), file_id],
         )
+
+    def come_back(self, file_id: int, *, size: int, mtime: float) -> str:
+        """A file marked gone is at its path again, as it was: its state before it went
+        (which it returns: "new" where it had not been classified yet)."""
+        self.db.execute(
+            f"UPDATE files SET size = ?, mtime = ?, last_seen = ?, state = {_STATE_BEFORE_GONE}"
+            " WHERE id = ? AND state = 'gone'",
+            [size, mtime, time.time(), file_id],
+        )
+        row = self.file(file_id)
+        assert row is not None
+        return row.state
 
     def replace_file_content(self, file_id: int, *, size: int, mtime: float, fingerprint: str) -> None:
         """The file at a known path was overwritten with other content: classify it afresh."""
