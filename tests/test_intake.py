@@ -270,3 +270,27 @@ def test_a_file_that_comes_back_is_known_again_not_gone(setup, tmp_path: Path) -
     from nightowl.watch import reconcile
 
     assert reconcile(inbox, store.known_files(inbox.name), settings.ignore)[0] == []  # left alone from now on
+
+
+def test_a_file_moved_while_the_daemon_was_stopped_keeps_its_waiting_jobs(setup) -> None:  # type: ignore[no-untyped-def]
+    """Moved inside the inbox while nightowl was not running: the look over the inbox at
+    start-up finds the old path gone (its waiting jobs cancelled) and the new one new;
+    taken in, the new path is the same file moved, and its waiting jobs are queued again."""
+    from nightowl import service
+
+    settings, store, intake, _ = setup
+    inbox = settings.inboxes[0]
+    path = _fake(inbox.path / "a.flac")
+    intake.handle(path, inbox)
+    row = store.file_by_path(str(path))
+    moved = inbox.path / "sorted" / "a.flac"
+    moved.parent.mkdir()
+    path.rename(moved)
+    service.Daemon(settings, intake.rules).rescan_inbox(store, inbox)
+    assert store.file(row.id).state == "gone"
+    intake.handle(moved, inbox)
+    after = store.file(row.id)
+    assert after.path == str(moved) and after.state == "classified"
+    assert [(j.pipeline, j.state) for j in store.jobs_for_file(row.id)] == [
+        ("lossless_check", "queued"), ("restore", "queued")]
+    assert [k for k in _kinds(store)][-4:] == ["gone", "moved", "queued", "queued"]

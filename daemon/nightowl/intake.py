@@ -184,7 +184,11 @@ class Intake:
                 self.store.move_file(original.id, path=spath, inbox=inbox.name, rel_path=rel_path, mtime=st.st_mtime)
                 record(self.store, "moved", f"renamed from {original.path}: already known, not processed again",
                        path=spath, file_id=original.id)
-                return
+                # marked gone meanwhile (moved while the daemon was stopped): its jobs were cancelled
+                state = self._jobs_again(original.id, spath) if original.state == "gone" else original.state
+                if state != "new":
+                    return
+                file_id = original.id  # not classified yet when it moved
             if original is not None:
                 dup_id = self.store.add_file(path=spath, inbox=inbox.name, rel_path=rel_path, size=st.st_size,
                                              mtime=st.st_mtime, fingerprint=fp, duplicate_of=original.id)
@@ -203,12 +207,17 @@ class Intake:
         state = self.store.come_back(file_id, size=st.st_size, mtime=st.st_mtime)
         said = "taken in again (it had not been classified)" if state == "new" else "known again, not analysed again"
         record(self.store, "back", f"back at its path, unchanged: {said}", path=spath, file_id=file_id)
-        if state == "classified":
-            row = self.store.file(file_id)
-            assert row is not None
+        return self._jobs_again(file_id, spath)
+
+    def _jobs_again(self, file_id: int, spath: str) -> str:
+        """A file taken for gone is there again: a classified one's jobs, cancelled when it
+        went, are queued again (by the rules as they are now). Returns its state."""
+        row = self.store.file(file_id)
+        assert row is not None
+        if row.state == "classified":
             route_file(self.settings, self.store, self.rules, self.gpu_available, file_id, spath, facts_of_row(row),
                        self.on_job_queued, quiet=True)
-        return state
+        return row.state
 
     def _note_companion(self, spath: str, inbox: str, rel_path: str, st: os.stat_result, fp: str, kind: str) -> None:
         """A lineage text, checksum file, cover image...: one info event the first time it
