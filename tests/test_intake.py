@@ -294,3 +294,19 @@ def test_a_file_moved_while_the_daemon_was_stopped_keeps_its_waiting_jobs(setup)
     assert [(j.pipeline, j.state) for j in store.jobs_for_file(row.id)] == [
         ("lossless_check", "queued"), ("restore", "queued")]
     assert [k for k in _kinds(store)][-4:] == ["gone", "moved", "queued", "queued"]
+
+
+def test_a_file_moved_before_it_was_classified_is_classified_at_once(setup) -> None:  # type: ignore[no-untyped-def]
+    """Left new (its analysis cut off by a share that stopped answering, say), then moved:
+    taken in at its new path, it is classified there and then."""
+    settings, store, intake, _ = setup
+    inbox = settings.inboxes[0]
+    path = _fake(inbox.path / "a.flac")
+    file_id = store.add_file(path=str(path), inbox=inbox.name, rel_path="a.flac", size=path.stat().st_size,
+                             mtime=path.stat().st_mtime, fingerprint=fingerprint(path))
+    moved = inbox.path / "b.flac"
+    path.rename(moved)
+    intake.handle(moved, inbox)
+    row = store.file(file_id)
+    assert row.path == str(moved) and row.state == "classified" and row.file_class == "fake_lossless"
+    assert _kinds(store)[:2] == ["moved", "classified"]

@@ -189,15 +189,16 @@ class Intake:
                 if state != "new":
                     return
                 file_id = original.id  # not classified yet when it moved
-            if original is not None:
+            elif original is not None:
                 dup_id = self.store.add_file(path=spath, inbox=inbox.name, rel_path=rel_path, size=st.st_size,
                                              mtime=st.st_mtime, fingerprint=fp, duplicate_of=original.id)
                 record(self.store, "duplicate", f"same content as {original.path}: not processed again",
                        path=spath, file_id=dup_id)
                 return
-            file_id = self.store.add_file(path=spath, inbox=inbox.name, rel_path=rel_path, size=st.st_size,
-                                          mtime=st.st_mtime, fingerprint=fp)
-            record(self.store, "new", "new file", path=spath, file_id=file_id)
+            else:
+                file_id = self.store.add_file(path=spath, inbox=inbox.name, rel_path=rel_path, size=st.st_size,
+                                              mtime=st.st_mtime, fingerprint=fp)
+                record(self.store, "new", "new file", path=spath, file_id=file_id)
         self._classify_and_route(file_id, spath, inbox.name, rel_path, fp)
 
     def _come_back(self, file_id: int, spath: str, st: os.stat_result) -> str:
