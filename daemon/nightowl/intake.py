@@ -184,8 +184,11 @@ class Intake:
                 self.store.move_file(original.id, path=spath, inbox=inbox.name, rel_path=rel_path, mtime=st.st_mtime)
                 record(self.store, "moved", f"renamed from {original.path}: already known, not processed again",
                        path=spath, file_id=original.id)
-                # marked gone meanwhile (moved while the daemon was stopped): its jobs were cancelled
-                state = self._jobs_again(original.id, spath) if original.state == "gone" else original.state
+                state = original.state
+                if state == "gone":  # moved while the daemon was stopped: its jobs were cancelled when it went
+                    moved = self.store.file(original.id)
+                    assert moved is not None
+                    state = self._jobs_again(moved, spath)
                 if state != "new":
                     return
                 file_id = original.id  # not classified yet when it moved
@@ -205,18 +208,18 @@ class Intake:
         """A file marked gone is at its path again, unchanged (moved out and back, a share
         that was not mounted for a while): known again as it was, and the jobs cancelled
         when it went queued again (by the rules as they are now). Returns its state."""
-        state = self.store.come_back(file_id, size=st.st_size, mtime=st.st_mtime)
-        said = "taken in again (it had not been classified)" if state == "new" else "known again, not analysed again"
-        record(self.store, "back", f"back at its path, unchanged: {said}", path=spath, file_id=file_id)
-        return self._jobs_again(file_id, spath)
-
-    def _jobs_again(self, file_id: int, spath: str) -> str:
-        """A file taken for gone is there again: a classified one's jobs, cancelled when it
-        went, are queued again (by the rules as they are now). Returns its state."""
+        self.store.come_back(file_id, size=st.st_size, mtime=st.st_mtime)
         row = self.store.file(file_id)
         assert row is not None
+        said = "taken in again (it had not been classified)" if row.state == "new" else "known again, not analysed again"
+        record(self.store, "back", f"back at its path, unchanged: {said}", path=spath, file_id=file_id)
+        return self._jobs_again(row, spath)
+
+    def _jobs_again(self, row: FileRow, spath: str) -> str:
+        """A file taken for gone is there again: a classified one's jobs, cancelled when it
+        went, are queued again (by the rules as they are now). Returns its state."""
         if row.state == "classified":
-            route_file(self.settings, self.store, self.rules, self.gpu_available, file_id, spath, facts_of_row(row),
+            route_file(self.settings, self.store, self.rules, self.gpu_available, row.id, spath, facts_of_row(row),
                        self.on_job_queued, quiet=True)
         return row.state
 

@@ -273,10 +273,7 @@ class Daemon:
         out = self.settings.output
         there = self.reach(out)
         if there is None:
-            record(store, "output", f"the output folder {out} is not answering (a network share whose server is"
-                   " down?): no job starts until it answers", level="warning")
-            self.worker.output_silent = True  # said: the worker says only when it answers
-            return
+            return  # the worker says so (without waiting on it), and starts no job until it answers
         if there:
             return
         if store.has_done_jobs():

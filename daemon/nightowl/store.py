@@ -352,17 +352,14 @@ class Store:
             [path, inbox, rel_path, mtime, time.time(), file_id],
         )
 
-    def come_back(self, file_id: int, *, size: int, mtime: float) -> str:
+    def come_back(self, file_id: int, *, size: int, mtime: float) -> None:
         """A file marked gone is at its path again, as it was: its state before it went
-        (which it returns: "new" where it had not been classified yet)."""
+        ("new" where it had not been classified yet)."""
         self.db.execute(
             f"UPDATE files SET size = ?, mtime = ?, last_seen = ?, state = {_STATE_BEFORE_GONE}"
             " WHERE id = ? AND state = 'gone'",
             [size, mtime, time.time(), file_id],
         )
-        row = self.file(file_id)
-        assert row is not None
-        return row.state
 
     def replace_file_content(self, file_id: int, *, size: int, mtime: float, fingerprint: str) -> None:
         """The file at a known path was overwritten with other content: classify it afresh."""
