@@ -15,11 +15,11 @@ DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent
 
 
-def wait_until(condition, seconds: float = 15.0) -> None:  # type: ignore[no-untyped-def]
-    """Poll `condition` until it holds; fail the test after `seconds`."""
+def wait_until(condition, seconds: float = 15.0, why=None) -> None:  # type: ignore[no-untyped-def]
+    """Poll `condition` until it holds; fail the test after `seconds` (saying `why()`, where given)."""
     deadline = time.monotonic() + seconds
     while not condition():
-        assert time.monotonic() < deadline, "timed out"
+        assert time.monotonic() < deadline, f"timed out{': ' + str(why()) if why else ''}"
         time.sleep(0.05)
 
 

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
 
+from conftest import wait_until
 from nightowl.config import DEFAULT_IGNORE, Inbox
 from nightowl.watch import Settler, Watcher, ignored, reconcile
 
@@ -99,15 +99,6 @@ def test_symlinked_folders_are_not_entered(tmp_path: Path) -> None:
     assert todo == []
 
 
-def _wait_for(pred, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 @pytest.mark.parametrize("poll", [False, True])
 def test_watcher_sees_copies_moves_in_and_temp_then_rename(tmp_path: Path, poll: bool) -> None:
     inbox_dir = tmp_path / "inbox"
@@ -126,7 +117,7 @@ def test_watcher_sees_copies_moves_in_and_temp_then_rename(tmp_path: Path, poll:
         (tmp_path / "folder" / "inner.flac").write_bytes(b"i")
         os.rename(tmp_path / "folder", inbox_dir / "folder")
         want = {"copied.flac", "moved-in.flac", "renamed.flac", "inner.flac"}
-        assert _wait_for(lambda: want <= {p.name for p in seen}), seen
+        wait_until(lambda: want <= {p.name for p in seen}, 5, why=lambda: seen)
         assert watcher.healthy()
     finally:
         watcher.stop()
@@ -144,9 +135,9 @@ def test_an_exception_in_the_callback_does_not_stop_watching(tmp_path: Path) -> 
     watcher.start()
     try:
         (tmp_path / "1.flac").write_bytes(b"1")
-        assert _wait_for(lambda: len(calls) >= 1)
+        wait_until(lambda: len(calls) >= 1, 5)
         (tmp_path / "2.flac").write_bytes(b"2")
-        assert _wait_for(lambda: any(p.name == "2.flac" for p in calls))
+        wait_until(lambda: any(p.name == "2.flac" for p in calls), 5)
         assert watcher.healthy()
     finally:
         watcher.stop()

@@ -6,19 +6,10 @@ import shutil
 import time
 from pathlib import Path
 
-from conftest import DATA, write_config
+from conftest import DATA, wait_until, write_config
 from nightowl.config import load_settings
 from nightowl.store import Store
 from nightowl.worker import Worker
-
-
-def _wait(pred, timeout: float = 60) -> bool:  # type: ignore[no-untyped-def]
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_a_job_on_a_bad_input_is_retried_then_failed_and_the_worker_goes_on(tmp_path: Path) -> None:
@@ -32,7 +23,7 @@ def test_a_job_on_a_bad_input_is_retried_then_failed_and_the_worker_goes_on(tmp_
     worker = Worker(settings, gpu_available=False)
     worker.start()
     try:
-        assert _wait(lambda: store.job(job_id).state == "failed")  # type: ignore[arg-type, union-attr]
+        wait_until(lambda: store.job(job_id).state == "failed", 60)  # type: ignore[arg-type, union-attr]
     finally:
         worker.stop()
     job = store.job(job_id)  # type: ignore[arg-type]
@@ -96,7 +87,7 @@ def test_each_gpu_job_gets_the_least_busy_gpu(tmp_path: Path, monkeypatch) -> No
     worker = Worker(settings, gpu_available=True)
     worker.start()
     try:
-        assert _wait(lambda: len(given) >= 3)
+        wait_until(lambda: len(given) >= 3, 60)
     finally:
         worker.stop()
     assert sorted(given[:2]) == ["GPU-a", "GPU-b"]  # two at once: one on each GPU
@@ -121,12 +112,12 @@ def test_no_job_starts_while_the_output_folder_is_missing(tmp_path: Path) -> Non
     worker = Worker(settings, gpu_available=False)
     worker.start()
     try:
-        assert _wait(lambda: worker.output_missing, 10)
+        wait_until(lambda: worker.output_missing, 10)
         time.sleep(1.0)  # several rounds of the loop
         assert store.job(job_id).state == "queued" and not settings.output.exists()  # type: ignore[union-attr]
         settings.output.mkdir()
         worker.wake()
-        assert _wait(lambda: store.job(job_id).state == "done")  # type: ignore[union-attr]
+        wait_until(lambda: store.job(job_id).state == "done", 60)  # type: ignore[union-attr]
     finally:
         worker.stop()
     outputs = [e["message"] for e in store.events() if e["kind"] == "output"]
