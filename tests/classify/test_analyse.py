@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +107,40 @@ def test_an_etree_folder_with_a_lineage_file_says_aud(tmp_path: Path, hall_show:
     a = analyse(path)
     assert a.file_class == "concert"
     assert a.evidence["concert"]["source"] == "aud"
+
+
+def test_a_folder_is_listed_again_for_sidecars_only_where_it_changed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Intake looks for lineage and info files beside each recording: a folder of
+    thousands of tracks is not listed once for each of them, but a text file added to
+    it is still seen, and so is one added in the same second the folder was listed."""
+    show_dir = tmp_path / "show"
+    show_dir.mkdir()
+    tracks = [show_dir / f"d1t{i:02}.flac" for i in range(1, 4)]
+    for t in tracks:
+        t.write_bytes(b"")
+    (show_dir / "info.txt").write_text("Source: SBD\n")
+    old = time.time() - 60
+    os.utime(show_dir, (old, old))
+    listed: list[str] = []
+    real_scandir = os.scandir
+
+    def scandir(folder):  # type: ignore[no-untyped-def]
+        listed.append(str(folder))
+        return real_scandir(folder)
+
+    monkeypatch.setattr(analyse_module.os, "scandir", scandir)
+    for t in tracks:
+        assert analyse_module.read_sidecars(t) == {"info.txt": "Source: SBD\n"}
+    assert listed.count(str(show_dir)) == 1
+
+    (show_dir / "lineage.txt").write_text("Lineage: DAT > FLAC\n")  # the folder's mtime moves: listed again
+    assert set(analyse_module.read_sidecars(tracks[0])) == {"info.txt", "lineage.txt"}
+    assert listed.count(str(show_dir)) == 2
+    # listed within a moment of its last change: not kept, as a coarse clock may not
+    # show the next change
+    analyse_module.read_sidecars(tracks[1])
+    assert listed.count(str(show_dir)) == 3
 
 
 def test_a_soundboard_recording_is_a_concert_that_says_sbd(tmp_path: Path) -> None:
