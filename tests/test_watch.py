@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import fnmatch
 import os
 from pathlib import Path
 
@@ -28,6 +29,34 @@ def test_ignore_patterns_match_any_path_component(rel: str) -> None:
 
 def test_normal_files_are_not_ignored() -> None:
     assert not ignored("Artist/Album/01 - Song.flac", PATTERNS)
+
+
+def test_ignore_patterns_read_as_fnmatch_reads_each_of_them() -> None:
+    """All patterns are matched as one regular expression: the same answers as
+    fnmatch.fnmatchcase pattern by pattern, classes and regex characters included."""
+    patterns = [*PATTERNS, "[Tt]humbs.db", "?~lock*", "desktop.ini", "a+b(1).flac", "*.[!f]lac"]
+    names = ["Thumbs.db", "thumbs.db", "THUMBS.DB", ".~lock.x#", "x~lock", "desktop.ini", "Desktop.ini",
+             "a+b(1).flac", "aab(1).flac", "x.flac", "x.alac", "x.FLAC", "x.part", "x.partx", "..x", "x"]
+    for name in names:
+        expected = any(fnmatch.fnmatchcase(name, p) for p in patterns)
+        assert ignored(f"Artist/{name}", patterns) == expected, name
+        assert ignored(f"{name}/Album/01.flac", patterns) == expected, name
+    assert not ignored("Artist/Album/01.flac", [])
+
+
+def test_reconcile_leaves_ignored_folders_unread(tmp_path: Path) -> None:
+    """A sync tool's hidden history and a download client's temporary folder are not
+    looked into; a file that was known there counts as no longer there, as before."""
+    (tmp_path / ".stversions" / "Album").mkdir(parents=True)
+    (tmp_path / ".stversions" / "Album" / "01.flac").write_bytes(b"1")
+    (tmp_path / "Album.part").mkdir()
+    (tmp_path / "Album.part" / "01.flac").write_bytes(b"2")
+    (tmp_path / "Album").mkdir()
+    kept = tmp_path / "Album" / "01.flac"
+    kept.write_bytes(b"3")
+    known = {str(tmp_path / ".stversions" / "Album" / "01.flac"): (7, 1, 1.0, "classified")}
+    todo, gone = reconcile(Inbox(path=tmp_path), known, PATTERNS)  # type: ignore[misc]
+    assert todo == [kept] and gone == [7]
 
 
 def test_a_file_is_due_only_after_settle_time_with_unchanged_stat(tmp_path: Path) -> None:

@@ -412,10 +412,11 @@ class Store:
 
     def known_files(self, inbox: str) -> dict[str, tuple[int, int, float, str]]:
         """path -> (id, size, mtime, state) for every file of an inbox not marked gone."""
-        rows = self.db.query(
-            "SELECT id, path, size, mtime, state FROM files WHERE inbox = ? AND state != 'gone'", [inbox]
+        # plain tuples, not a dict per row: an inbox may hold 100,000 files
+        rows = self.db.execute(
+            "SELECT path, id, size, mtime, state FROM files WHERE inbox = ? AND state != 'gone'", [inbox]
         )
-        return {r["path"]: (r["id"], r["size"], r["mtime"], r["state"]) for r in rows}
+        return {path: (file_id, size, mtime, state) for path, file_id, size, mtime, state in rows}
 
     def count_files(self) -> int:
         return next(self.db.query("SELECT count(*) AS n FROM files"))["n"]

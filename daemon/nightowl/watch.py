@@ -5,10 +5,12 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -80,9 +82,20 @@ class Reach:
         return {folder: answers.get(folder) for folder in folders}
 
 
+@lru_cache(maxsize=8)
+def _ignore_matcher(patterns: tuple[str, ...]) -> Callable[[str], object]:
+    """Whether a name matches any of the patterns (as fnmatch.fnmatchcase reads each), in
+    one regular expression: a look over an inbox of 100,000 files asks it of each of
+    them, where fnmatch pattern by pattern took seconds."""
+    if not patterns:
+        return lambda name: None
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns)).match
+
+
 def ignored(rel_path: str, patterns: list[str]) -> bool:
     """Whether any component of a path inside an inbox matches an ignore pattern."""
-    return any(fnmatch.fnmatchcase(part, pat) for part in Path(rel_path).parts for pat in patterns)
+    match = _ignore_matcher(tuple(patterns))
+    return any(match(part) for part in rel_path.split("/") if part not in ("", "."))
 
 
 @dataclass
@@ -293,20 +306,33 @@ def reconcile(
 
     Returns (paths to take in: new or changed, ids of files no longer there), or
     None when the inbox root is missing or unreadable: then nothing is marked gone.
+    `known` is used up: each file found is taken out of it, and what is left is gone
+    (no second set of 100,000 paths for a large library).
     """
     if not inbox.path.is_dir() or not os.access(inbox.path, os.R_OK | os.X_OK):
         return None
-    seen: set[str] = set()
     todo: list[Path] = []
-    for path in walk_inbox(inbox):
-        rel = path.relative_to(inbox.path).as_posix()
-        if ignored(rel, patterns):
-            continue
-        spath = str(path)
-        seen.add(spath)
-        row = known.get(spath)
-        current = _stat(path)
+    for spath in _files_not_ignored(inbox, patterns):
+        row = known.pop(spath, None)
+        try:
+            st = os.lstat(spath)
+            current: tuple[int, float] | None = (st.st_size, st.st_mtime)
+        except OSError:
+            current = None
         if row is None or current is None or (row[1], row[2]) != current or row[3] == "new":
-            todo.append(path)
-    gone = [row[0] for spath, row in known.items() if spath not in seen]
+            todo.append(Path(spath))
+    gone = [row[0] for row in known.values()]
     return todo, gone
+
+
+def _files_not_ignored(inbox: Inbox, patterns: list[str]) -> Iterator[str]:
+    """What `walk_inbox` yields that `ignored` lets through, as path strings: a folder an
+    ignore pattern matches is not entered at all (a sync tool's hidden history, a
+    download client's temporary folder), and no Path is made per file, which in an
+    inbox of 100,000 files cost more than the look itself."""
+    match = _ignore_matcher(tuple(patterns))
+    for root, dirs, files in os.walk(str(inbox.path), followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not match(d))
+        for name in sorted(files):
+            if not match(name):
+                yield os.path.join(root, name)
