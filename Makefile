@@ -53,7 +53,7 @@ bench: setup bench-packages
 	$(BIN)/python bench/intake_cost.py
 	$(BIN)/python bench/settle_latency.py
 	$(BIN)/python bench/daemon_idle.py
-	$(BIN)/python bench/rescan_cost.py
+	$(BIN)/python bench/large_library.py
 	$(BIN)/python bench/restore.py
 	$(BIN)/python bench/podcast.py
 

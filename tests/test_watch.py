@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -148,6 +149,29 @@ def test_watcher_sees_copies_moves_in_and_temp_then_rename(tmp_path: Path, poll:
         want = {"copied.flac", "moved-in.flac", "renamed.flac", "inner.flac"}
         wait_until(lambda: want <= {p.name for p in seen}, 5, why=lambda: seen)
         assert watcher.healthy()
+    finally:
+        watcher.stop()
+
+
+@pytest.mark.parametrize("poll", [False, True])
+def test_an_inbox_folder_removed_and_made_again_is_watched_again(tmp_path: Path, poll: bool) -> None:
+    """Its observer stopped watching when the folder went (a share's mount point taken
+    away and put back): the periodic check starts a new one once the folder is there."""
+    inbox_dir = tmp_path / "share"
+    inbox_dir.mkdir()
+    seen: list[Path] = []
+    watcher = Watcher([Inbox(path=inbox_dir, poll=poll, interval=0.2)], lambda p, i: seen.append(p))
+    assert watcher.start() == []
+    try:
+        inbox_dir.rmdir()
+        time.sleep(1.0)  # the observer notices (inotify at once, polling at its next poll)
+        problems = watcher.check()
+        assert problems and "missing or unreadable" in problems[0]
+        assert watcher.healthy()  # a missing share is not a reason for systemd to restart us
+        inbox_dir.mkdir()
+        assert watcher.start() == []
+        (inbox_dir / "back.flac").write_bytes(b"b")
+        wait_until(lambda: any(p.name == "back.flac" for p in seen), 5, why=lambda: seen)
     finally:
         watcher.stop()
 

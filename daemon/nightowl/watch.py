@@ -16,9 +16,9 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
-from watchdog.observers.polling import PollingObserver
 
 from .config import Inbox
+from .folderpoll import FolderPollingObserver
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ class Watcher:
     """One observer per inbox; reports every touched path (not yet filtered) to `on_path`.
 
     Observers are started on threads of their own: starting one looks at the whole inbox
-    (inotify adds a watch per folder, polling takes a first snapshot), which on a large
+    (inotify adds a watch per folder, polling lists every folder), which on a large
     share takes a while and on one that stopped answering never ends. `on_started` is
     told of each inbox whose observer started, from that thread.
     """
@@ -217,7 +217,7 @@ class Watcher:
         self._stopped = False
 
     def _start_one(self, inbox: Inbox) -> None:
-        observer: BaseObserver = PollingObserver(timeout=inbox.interval) if inbox.poll else Observer()
+        observer: BaseObserver = FolderPollingObserver(timeout=inbox.interval) if inbox.poll else Observer()
         observer.schedule(_Handler(inbox, self.on_path), str(inbox.path), recursive=True)
         observer.daemon = True
         try:
@@ -259,10 +259,11 @@ class Watcher:
             with self._lock:
                 observer = self._observers.get(inbox.name)
                 error = self._failed.pop(inbox.name, None)
-            if observer is not None and observer.is_alive():
+            if observer is not None and _watching(observer):
                 continue
             if observer is not None:
                 log.warning("observer for inbox %s stopped: restarting it", inbox.name)
+                observer.stop()  # where only its emitter stopped, its dispatcher still runs
                 with self._lock:
                     self._observers.pop(inbox.name, None)
             starting = self._starting.get(inbox.name)
@@ -292,6 +293,13 @@ class Watcher:
             observer.stop()
         for observer in observers:
             observer.join(timeout=5)
+
+
+def _watching(observer: BaseObserver) -> bool:
+    """The observer runs and still watches: watchdog's emitter stops for good where the
+    inbox folder itself goes (deleted, or a share's mount point removed), and the
+    observer around it runs on, seeing nothing, even once the folder is back."""
+    return observer.is_alive() and all(e.is_alive() for e in observer.emitters)
 
 
 def not_answering(inbox: Inbox) -> str:
