@@ -236,3 +236,27 @@ def test_events_keep_order_and_limit_returns_the_latest(tmp_path: Path) -> None:
         store.add_event("k", f"m{i}")
     assert [e["message"] for e in store.events(limit=3)] == ["m7", "m8", "m9"]
     assert [e["message"] for e in store.events(after_id=8)] == ["m8", "m9"]
+
+
+def test_the_status_lines_counts_come_from_the_claim_index(tmp_path: Path) -> None:
+    """Queued, running and failed jobs, counted without reading the jobs that are done
+    (the service asks every few seconds; a library has as many done jobs as files)."""
+    store = Store(tmp_path / "s.db")
+    assert store.active_job_counts() == {"queued": 0, "running": 0, "failed": 0}
+    ids = [_job(store, _file(store, f"{n}.flac", f"f{n}")) for n in range(5)]
+    store.claim(devices=["cpu"], window_open=True, lease_seconds=60, pid=1)
+    failing = store.claim(devices=["cpu"], window_open=True, lease_seconds=60, pid=1)
+    assert failing is not None and ids[1] == failing.id
+    store.fail_job(failing.id, "boom", max_attempts=1, backoff_seconds=0)
+    done = store.claim(devices=["cpu"], window_open=True, lease_seconds=60, pid=1)
+    assert done is not None and store.finish_job(done.id) == "done"
+    counts = store.active_job_counts()
+    assert counts == {"queued": 2, "running": 1, "failed": 1}
+    by_pipeline = store.job_counts()["lossless_check"]
+    assert all(by_pipeline.get(state, 0) == n for state, n in counts.items())
+    asked: list[str] = []
+    store.db.conn.set_trace_callback(asked.append)
+    store.active_job_counts()
+    store.db.conn.set_trace_callback(None)
+    plan = " ".join(r[3] for sql in asked for r in store.db.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall())
+    assert "COVERING INDEX jobs_claim" in plan and "SCAN" not in plan, plan

@@ -248,8 +248,7 @@ class Daemon:
         return all(lane.thread.is_alive() for lane in self.lanes.values())
 
     def status_line(self, store: Store) -> str:
-        counts = store.job_counts()
-        total = {s: sum(c.get(s, 0) for c in counts.values()) for s in ("queued", "running", "failed")}
+        total = store.active_job_counts()
         now = self.worker.clock()
         if in_window(self.settings.window, now):
             window = "window open"
