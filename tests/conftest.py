@@ -15,6 +15,38 @@ DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent
 
 
+def run_daemon_while(daemon, scenario) -> None:  # type: ignore[no-untyped-def]
+    """Run `daemon` in this thread, as `nightowl run` does (its signal handlers need the
+    main thread), while `scenario(store)` runs on another once the daemon is up (its
+    migrations have run); the daemon stops when the scenario ends, whose failure fails
+    the test."""
+    import threading
+
+    from nightowl.store import Store
+
+    failures: list[BaseException] = []
+
+    def helper() -> None:
+        store = None
+        try:
+            wait_until(lambda: daemon.lanes_alive() and daemon.worker.alive(), 60)
+            store = Store(daemon.settings.database)
+            scenario(store)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            failures.append(exc)
+        finally:
+            if store is not None:
+                store.close()
+            daemon.stop_requested.set()
+
+    thread = threading.Thread(target=helper)
+    thread.start()
+    daemon.run()
+    thread.join(timeout=30)
+    if failures:
+        raise failures[0]
+
+
 def wait_until(condition, seconds: float = 15.0, why=None) -> None:  # type: ignore[no-untyped-def]
     """Poll `condition` until it holds; fail the test after `seconds` (saying `why()`, where given)."""
     deadline = time.monotonic() + seconds

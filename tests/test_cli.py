@@ -245,3 +245,18 @@ def test_doctor_says_when_whisper_cannot_use_the_gpu(config_file: Path, monkeypa
     line = next(x for x in out.splitlines() if "whisper on gpu" in x)
     assert line.startswith("WARN") and "CUDA" in line and "transcribe on the CPU" in line
     assert code == 0, out
+
+
+def test_a_state_database_sqlite_cannot_read_is_said_in_one_line(config_file: Path) -> None:
+    """Another file where the database should be, or a damaged one: every command says
+    what to do, none shows a traceback, and the file is left as it is."""
+    db = config_file.parent / "state" / "nightowl.db"
+    db.parent.mkdir(exist_ok=True)
+    db.write_bytes(b"these are not the pages of an SQLite database" * 100)
+    before = db.read_bytes()
+    for command in (["status"], ["log"], ["run"]):
+        result = CliRunner().invoke(main, ["--config", str(config_file), *command])
+        assert result.exit_code == 1, (command, result.output)
+        assert f"{db} is not a database SQLite can read" in result.output and "Move it aside" in result.output
+        assert "Traceback" not in result.output
+    assert db.read_bytes() == before

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, wait_until, write_config
+from conftest import DATA, run_daemon_while, wait_until, write_config
 from nightowl import service, watch
 from nightowl.config import load_settings
 from nightowl.report import status_data, status_text
@@ -76,14 +76,10 @@ def test_a_share_that_stops_answering_holds_up_only_its_own_files(tmp_path: Path
     daemon = service.Daemon(settings, load_rules(settings.rules))
     daemon.reach.timeout = 0.3
     music = settings.inbox_named("music").path
-    failures: list[BaseException] = []
     seen: dict[str, object] = {}
 
-    def scenario() -> None:
-        store = None
+    def scenario(store: Store) -> None:
         try:
-            wait_until(lambda: daemon.lanes_alive() and daemon.worker.alive(), 60)
-            store = Store(settings.database)
             shutil.copy(DATA / "loop_tabla.flac", nas / "waits.flac")
             wait_until(lambda: len(daemon.settler) == 1, 60)  # seen, settling
             share.up.clear()  # the server goes away: the next look at the file blocks
@@ -98,20 +94,10 @@ def test_a_share_that_stops_answering_holds_up_only_its_own_files(tmp_path: Path
             wait_until(lambda: classified(store, nas / "waits.flac"), 60)
             wait_until(lambda: "NOT ANSWERING" not in daemon.status_line(store), 60)
             seen["events"] = [e["message"] for e in store.events() if e["kind"] == "inbox"]
-        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
-            failures.append(exc)
         finally:
             share.up.set()
-            if store is not None:
-                store.close()
-            daemon.stop_requested.set()
 
-    helper = threading.Thread(target=scenario)
-    helper.start()
-    daemon.run()  # signal handlers need the main thread
-    helper.join(timeout=30)
-    if failures:
-        raise failures[0]
+    run_daemon_while(daemon, scenario)
     assert seen["healthy while down"] is True  # the watchdog keeps being fed: no restart loop
     assert seen["nas file while down"] is None and seen["blocked"] > 0
     status = str(seen["status while down"])

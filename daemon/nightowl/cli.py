@@ -32,7 +32,18 @@ def _rules(settings: Settings, paths: list[Path] | None = None) -> list[Any]:
         sys.exit(2)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        from .store import UnreadableDatabase
+
+        try:
+            return super().invoke(ctx)
+        except UnreadableDatabase as exc:  # every command opens the database: said in one line, not a traceback
+            click.echo(f"nightowl: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
               help="config file (default: $NIGHTOWL_CONFIG, else ./config.toml)")
 @click.version_option(package_name="nightowl")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from .config import Inbox, Settings
 from .devices import gpu_present
+from .mounts import inotify_blind_spot, network_share
 from .outputs import LOW_SPACE, free_space, nearest_existing
 from .rules import RulesError, load_rules
 from .watch import NOT_ANSWERING, Reach
@@ -59,6 +60,9 @@ def run_checks(settings: Settings) -> list[Check]:
         elif there[p]:  # a folder this user can read
             how = f"polled every {inbox.interval:g} s" if inbox.poll else "inotify"
             out.append(Check(f"inbox {inbox.name}", "ok", f"{p} readable ({how})"))
+            share = None if inbox.poll else network_share(p)
+            if share:
+                out.append(Check(f"inbox {inbox.name}", "warn", inotify_blind_spot(inbox.name, p, share)))
         elif p.is_dir():
             out.append(Check(f"inbox {inbox.name}", "fail", f"{p} is not readable by this user"))
         elif inbox.poll:

@@ -16,6 +16,7 @@ from .config import Inbox, Settings
 from .devices import use_gpu
 from .eventlog import record
 from .intake import Intake
+from .mounts import inotify_blind_spot, network_share
 from .notify import notify, watchdog_interval
 from .rules import Rule
 from .schedule import in_window, next_window, start_scheduler
@@ -304,6 +305,10 @@ class Daemon:
 
         for p in self.watcher.start():
             self._problem(store, p)
+        for inbox in self.settings.inboxes:
+            share = None if inbox.poll or not there[inbox.path] else network_share(inbox.path)
+            if share:
+                self._problem(store, inotify_blind_spot(inbox.name, inbox.path, share))
         for lane in self.lanes.values():
             lane.thread.start()  # each first rescans its inbox
         self.worker.start()

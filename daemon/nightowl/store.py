@@ -290,6 +290,10 @@ def disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
+class UnreadableDatabase(Exception):
+    """The state database is not one SQLite can read (another file in its place, or damaged)."""
+
+
 class Store:
     """All reads and writes of nightowl's state."""
 
@@ -298,10 +302,20 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), timeout=30)
         self.db = Database(conn)
-        self.db.enable_wal()
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        MIGRATIONS.apply(self.db)
+        try:
+            self.db.enable_wal()
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            MIGRATIONS.apply(self.db)
+        except sqlite3.DatabaseError as exc:
+            # "file is not a database", "database disk image is malformed"; its subclasses
+            # (a full disk, a lock) are passing troubles, said where they are met
+            if type(exc) is not sqlite3.DatabaseError:
+                raise
+            conn.close()
+            raise UnreadableDatabase(
+                f"{path} is not a database SQLite can read ({exc}). Move it aside and nightowl starts a new one "
+                "(taking every inbox file in again), or put back a copy from a backup") from exc
 
     def close(self) -> None:
         self.db.close()
