@@ -82,6 +82,42 @@ def test_a_file_replaced_under_its_own_name_is_reported(tree: Path) -> None:
     assert _poll(emitter, queue) == [("FileCreatedEvent", "loose.mp3")]
 
 
+def test_files_left_as_they_were_are_not_reported_again(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When something else changes their folder, the files already there are not handed
+    on again, even where the share makes up new inode numbers at each listing (SMB
+    mounts without server inode numbers)."""
+    emitter, queue = _emitter(tree)
+    real = os.scandir
+
+    class Renumbered:  # the same entries under new inode numbers
+        def __init__(self, entry: os.DirEntry) -> None:
+            self._entry = entry
+            self.name = entry.name
+
+        def inode(self) -> int:
+            return self._entry.inode() + 1_000_000
+
+        def is_dir(self, follow_symlinks: bool = True) -> bool:
+            return self._entry.is_dir(follow_symlinks=follow_symlinks)
+
+        def stat(self, follow_symlinks: bool = True) -> os.stat_result:
+            return self._entry.stat(follow_symlinks=follow_symlinks)
+
+    class Listing:
+        def __init__(self, path: str) -> None:
+            self._it = real(path)
+
+        def __enter__(self):  # type: ignore[no-untyped-def]
+            return (Renumbered(e) for e in self._it)
+
+        def __exit__(self, *exc: object) -> None:
+            self._it.close()
+
+    monkeypatch.setattr(folderpoll.os, "scandir", Listing)
+    (tree / "Artist" / "Album" / "cover.jpg").write_bytes(b"c")
+    assert _poll(emitter, queue) == [("FileCreatedEvent", "Artist/Album/cover.jpg")]
+
+
 def test_a_folder_that_appears_is_reported_and_then_watched(tree: Path) -> None:
     emitter, queue = _emitter(tree)
     outside = tree.parent / "New Album"

@@ -7,9 +7,10 @@ second of CPU each time (every 10 s by default: a tenth of a core, all day) and 
 snapshots of the tree in memory. New files, though, always change their folder: a
 file created, moved or renamed into a folder moves the folder's mtime. So this
 emitter stats the folders at every poll and lists only those whose mtime moved,
-reporting the files that are new there or that replaced a file of the same name (a
-new inode: rsync and most copy tools write a temporary file and rename it into
-place). The daemon takes it from there as from any event: it waits for the file to
+reporting the files that are new there or that replaced a file of the same name with
+another size or mtime (rsync and most copy tools write a temporary file and rename it
+into place; size and mtime are what the daemon's look compares too, and unlike inode
+numbers they hold on SMB mounts that make those up). The daemon takes it from there as from any event: it waits for the file to
 settle, then takes it in.
 
 What a folder's mtime does not show is a file rewritten in place (a tag editor
@@ -37,8 +38,8 @@ RACY_SECONDS = 2.0
 
 def _list(path: str) -> tuple[int | None, dict[str, int], set[str]]:
     """A folder's mtime (None where it changed too recently to trust) and its files
-    (name -> inode) and subfolders; symlinks to folders count as files, as os.walk
-    without followlinks leaves them unentered."""
+    (name -> a hash of size and mtime) and subfolders; symlinks to folders count as
+    files, as os.walk without followlinks leaves them unentered."""
     mtime = os.stat(path).st_mtime_ns
     files: dict[str, int] = {}
     folders: set[str] = set()
@@ -48,7 +49,8 @@ def _list(path: str) -> tuple[int | None, dict[str, int], set[str]]:
                 if entry.is_dir(follow_symlinks=False):
                     folders.add(entry.name)
                 else:
-                    files[entry.name] = entry.inode()
+                    st = entry.stat(follow_symlinks=False)
+                    files[entry.name] = hash((st.st_size, st.st_mtime_ns))
             except OSError:
                 continue  # gone between the listing and the look
     racy = time.time() - mtime / 1e9 < RACY_SECONDS
@@ -63,7 +65,7 @@ class FolderPollingEmitter(EventEmitter):
                  event_filter=None) -> None:
         super().__init__(event_queue, watch, timeout=timeout, event_filter=event_filter)
         # per folder its mtime (None: list it again at the next poll), and apart from
-        # that (the poll runs through the mtimes alone) its files (name -> inode) and subfolders
+        # that (the poll runs through the mtimes alone) its files (name -> size and mtime) and subfolders
         self._mtimes: dict[str, int | None] = {}
         self._listings: dict[str, tuple[dict[str, int], set[str]]] = {}
         self._lock = threading.Lock()
@@ -132,8 +134,8 @@ class FolderPollingEmitter(EventEmitter):
                     continue
                 raise
             known_files, known_folders = self._listings[path]
-            for name, inode in files.items():
-                if known_files.get(name) != inode:
+            for name, stamp in files.items():
+                if known_files.get(name) != stamp:
                     self.queue_event(FileCreatedEvent(os.path.join(path, name)))
             if self.watch.is_recursive:
                 for name in known_folders - folders:
