@@ -93,6 +93,8 @@ def test_a_share_that_stops_answering_holds_up_only_its_own_files(tmp_path: Path
             share.up.set()  # the server is back
             wait_until(lambda: classified(store, nas / "waits.flac"), 60)
             wait_until(lambda: "NOT ANSWERING" not in daemon.status_line(store), 60)
+            # said just after the status line clears (the same health check, a moment later)
+            wait_until(lambda: any(e["message"] == "inbox nas: answers again" for e in store.events()), 10)
             seen["events"] = [e["message"] for e in store.events() if e["kind"] == "inbox"]
         finally:
             share.up.set()
