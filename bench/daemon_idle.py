@@ -46,7 +46,8 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 
-from bench.harness import query, start_daemon, stop_daemon, write_config  # noqa: E402
+from bench.harness import (children, cmdline, cpu_ticks, query, rollup_kb, start_daemon, status_kb,  # noqa: E402
+                           stop_daemon, write_config)
 from bench.transcode import Setting, encode_bytes  # noqa: E402
 
 DATA = REPO / "tests" / "data"
@@ -57,65 +58,6 @@ DONE_STATES = ("classified", "duplicate", "unreadable")
 
 
 # -- /proc ---------------------------------------------------------------------------
-
-def status_kb(pid: int, key: str) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def rollup_kb(pid: int) -> dict[str, int]:
-    """Pss and Uss (private clean + dirty) from smaps_rollup, in kB ({} when unavailable)."""
-    try:
-        fields = {}
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
-            parts = line.split()
-            if len(parts) >= 2 and parts[0].endswith(":"):
-                fields[parts[0][:-1]] = int(parts[1])
-    except (OSError, ValueError):
-        return {}
-    return {"pss": fields.get("Pss", 0), "uss": fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)}
-
-
-def cpu_ticks(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2:].split()
-    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of the whole line)
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-    except OSError:
-        return "?"
-
-
-def children(pid: int) -> list[int]:
-    """Every descendant of `pid` (from /proc/PID/task/*/children, recursively)."""
-    out: list[int] = []
-    todo = [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            tasks = list(Path(f"/proc/{p}/task").iterdir())
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                kids = [int(x) for x in (task / "children").read_text().split()]
-            except OSError:
-                continue
-            out.extend(kids)
-            todo.extend(kids)
-    return out
-
 
 # -- setup ---------------------------------------------------------------------------
 

@@ -34,11 +34,16 @@ def _rules(settings: Settings, paths: list[Path] | None = None) -> list[Any]:
 
 class _Commands(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
-        from .store import UnreadableDatabase
-
         try:
             return super().invoke(ctx)
-        except UnreadableDatabase as exc:  # every command opens the database: said in one line, not a traceback
+        except Exception as exc:
+            # imported only now: the store brings sqlite-utils, and with it pandas, which
+            # `run` keeps out of the daemon (keep_daemon_small) once it has begun
+            from .store import UnreadableDatabase
+
+            if not isinstance(exc, UnreadableDatabase):
+                raise
+            # every command opens the database: said in one line, not a traceback
             click.echo(f"nightowl: {exc}", err=True)
             sys.exit(1)
 
