@@ -168,3 +168,28 @@ def test_a_share_that_fails_for_a_while_is_polled_again_and_nothing_is_lost(
     assert _poll(emitter, queue) == [] and emitter.should_keep_running()
     monkeypatch.setattr(folderpoll.os, "stat", real)
     assert _poll(emitter, queue) == [("FileCreatedEvent", "Artist/Album/02.flac")]
+
+
+def test_a_folder_it_cannot_read_holds_up_no_other(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder without read permission (or one that fails on a share) is tried again at
+    every poll; the others are polled all the same, and its files are reported once it
+    can be read."""
+    other = tree / "Other"
+    other.mkdir()
+    _age(other, tree)
+    emitter, queue = _emitter(tree)
+    real = folderpoll._list
+    locked = {str(tree / "Artist" / "Album")}
+
+    def listing(path: str):  # type: ignore[no-untyped-def]
+        if path in locked:
+            raise PermissionError(13, "Permission denied", path)
+        return real(path)
+
+    monkeypatch.setattr(folderpoll, "_list", listing)
+    (tree / "Artist" / "Album" / "02.flac").write_bytes(b"3")
+    (other / "01.flac").write_bytes(b"4")
+    assert _poll(emitter, queue) == [("FileCreatedEvent", "Other/01.flac")]
+    assert _poll(emitter, queue) == [] and emitter.should_keep_running()
+    locked.clear()
+    assert _poll(emitter, queue) == [("FileCreatedEvent", "Artist/Album/02.flac")]

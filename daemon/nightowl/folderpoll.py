@@ -82,7 +82,9 @@ class FolderPollingEmitter(EventEmitter):
             try:
                 mtime, files, folders = _list(path)
             except OSError:
-                continue
+                # unreadable for now (no permission, a share's hiccup): tried again at every
+                # poll, and what it holds is reported once it can be read
+                mtime, files, folders = None, {}, set()
             self._mtimes[path] = mtime
             self._listings[path] = (files, folders)
             if self.watch.is_recursive:
@@ -133,6 +135,11 @@ class FolderPollingEmitter(EventEmitter):
                     self._drop_tree(path)  # its parent's listing says so too
                     continue
                 raise
+            except OSError:
+                if path == root:
+                    raise  # the share itself: said once by queue_events
+                self._mtimes[path] = None  # one folder it cannot read stops no other: tried again next time
+                continue
             known_files, known_folders = self._listings[path]
             for name, stamp in files.items():
                 if known_files.get(name) != stamp:
