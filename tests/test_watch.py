@@ -113,6 +113,30 @@ def test_reconcile_finds_new_and_changed_files_and_gone_ones(tmp_path: Path) -> 
     assert todo == [new] and gone == [2]
 
 
+def test_reconcile_marks_nothing_gone_in_a_folder_it_cannot_list(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder without read permission, or one a share fails to list for a moment: its
+    known files are not marked gone (which would cancel their waiting jobs)."""
+    for name in ("Locked", "Open"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "01.flac").write_bytes(b"1")
+    locked = str(tmp_path / "Locked")
+    known = {}
+    for n, name in enumerate(("Locked/01.flac", "Locked/02.flac", "Open/01.flac", "Open/gone.flac")):
+        st = (tmp_path / "Open" / "01.flac").stat()
+        known[str(tmp_path / name)] = (n, st.st_size, st.st_mtime, "classified")
+    real = os.scandir
+
+    def scandir(path):  # type: ignore[no-untyped-def]
+        if str(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    todo, gone = reconcile(Inbox(path=tmp_path), known, PATTERNS)  # type: ignore[misc]
+    assert todo == [] and gone == [3]
+
+
 def test_reconcile_of_a_missing_inbox_marks_nothing_gone(tmp_path: Path) -> None:
     inbox = Inbox(path=tmp_path / "unmounted")
     assert reconcile(inbox, {"/x": (1, 1, 1.0, "classified")}, PATTERNS) is None

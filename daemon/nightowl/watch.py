@@ -314,13 +314,16 @@ def reconcile(
 
     Returns (paths to take in: new or changed, ids of files no longer there), or
     None when the inbox root is missing or unreadable: then nothing is marked gone.
+    Nor is anything under a folder that could not be listed (no permission, a share's
+    hiccup): its files are as they were, for all this look can tell.
     `known` is used up: each file found is taken out of it, and what is left is gone
     (no second set of 100,000 paths for a large library).
     """
     if not inbox.path.is_dir() or not os.access(inbox.path, os.R_OK | os.X_OK):
         return None
     todo: list[Path] = []
-    for spath in _files_not_ignored(inbox, patterns):
+    unlisted: list[str] = []
+    for spath in _files_not_ignored(inbox, patterns, unlisted):
         row = known.pop(spath, None)
         try:
             st = os.lstat(spath)
@@ -329,17 +332,20 @@ def reconcile(
             current = None
         if row is None or current is None or (row[1], row[2]) != current or row[3] == "new":
             todo.append(Path(spath))
-    gone = [row[0] for row in known.values()]
+    prefixes = tuple(folder.rstrip(os.sep) + os.sep for folder in unlisted)
+    gone = [row[0] for spath, row in known.items() if not (prefixes and spath.startswith(prefixes))]
     return todo, gone
 
 
-def _files_not_ignored(inbox: Inbox, patterns: list[str]) -> Iterator[str]:
+def _files_not_ignored(inbox: Inbox, patterns: list[str], unlisted: list[str]) -> Iterator[str]:
     """What `walk_inbox` yields that `ignored` lets through, as path strings: a folder an
     ignore pattern matches is not entered at all (a sync tool's hidden history, a
     download client's temporary folder), and no Path is made per file, which in an
-    inbox of 100,000 files cost more than the look itself."""
+    inbox of 100,000 files cost more than the look itself. Folders that cannot be listed
+    are added to `unlisted`."""
     match = _ignore_matcher(tuple(patterns))
-    for root, dirs, files in os.walk(str(inbox.path), followlinks=False):
+    for root, dirs, files in os.walk(str(inbox.path), followlinks=False,
+                                     onerror=lambda exc: unlisted.append(str(exc.filename))):
         dirs[:] = sorted(d for d in dirs if not match(d))
         for name in sorted(files):
             if not match(name):
