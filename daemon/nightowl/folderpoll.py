@@ -120,15 +120,14 @@ class FolderPollingEmitter(EventEmitter):
                 log.info("polling %s again", self.watch.path)
 
     def _poll(self) -> None:
-        root = self.watch.path
+        root = self.watch.path  # the first folder listed: raises below where the inbox itself is gone
         stat = os.stat
-        stat(root)  # raises where the inbox itself is gone
         for path, mtime in list(self._mtimes.items()):
+            if path not in self._mtimes:
+                continue  # dropped with a folder above it in this poll
             try:
                 if mtime is not None and stat(path).st_mtime_ns == mtime:
                     continue
-                if path not in self._mtimes:
-                    continue  # dropped with a folder above it in this poll
                 mtime, files, folders = _list(path)
             except (FileNotFoundError, NotADirectoryError):
                 if path != root:

@@ -105,9 +105,9 @@ class _Pending:
     stat: tuple[int, float] | None
 
 
-def _stat(path: Path) -> tuple[int, float] | None:
+def _stat(path: str | Path) -> tuple[int, float] | None:
     try:
-        st = path.lstat()
+        st = os.lstat(path)
     except OSError:
         return None
     return (st.st_size, st.st_mtime)
@@ -325,11 +325,7 @@ def reconcile(
     unlisted: list[str] = []
     for spath in _files_not_ignored(inbox, patterns, unlisted):
         row = known.pop(spath, None)
-        try:
-            st = os.lstat(spath)
-            current: tuple[int, float] | None = (st.st_size, st.st_mtime)
-        except OSError:
-            current = None
+        current = _stat(spath)
         if row is None or current is None or (row[1], row[2]) != current or row[3] == "new":
             todo.append(Path(spath))
     prefixes = tuple(folder.rstrip(os.sep) + os.sep for folder in unlisted)
