@@ -59,18 +59,18 @@ REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "daemon"))
 
-from bench.harness import cpu_ticks, query, start_daemon, status_kb, stop_daemon, write_config  # noqa: E402
-from nightowl.classify.analyse import analyse  # noqa: E402
 from watchdog.observers.api import EventQueue, ObservedWatch  # noqa: E402
 from watchdog.utils.dirsnapshot import DirectorySnapshot, DirectorySnapshotDiff  # noqa: E402
 
+from bench.harness import cpu_ticks, query, start_daemon, status_kb, stop_daemon, write_config  # noqa: E402
+from nightowl.classify.analyse import analyse  # noqa: E402
 from nightowl.config import DEFAULT_IGNORE, Inbox, Settings  # noqa: E402
 from nightowl.folderpoll import FolderPollingEmitter  # noqa: E402
 from nightowl.service import HEALTH_SECONDS  # noqa: E402
 from nightowl.store import Store  # noqa: E402
 from nightowl.watch import reconcile  # noqa: E402
 
-TARGET_SHARE = 0.75  # % of a core: the look at the default rescan interval and the poll at the default interval
+TARGET_SHARE = 0.75  # % of a core: the look, the poll and the status counts, each at its default interval
 DEFAULT_RESCAN_MINUTES = Settings.model_fields["rescan_minutes"].default
 DEFAULT_POLL_SECONDS = Inbox.model_fields["interval"].default
 DAEMON_RSS_MB, DAEMON_CPU_PCT = 150, 1.0  # the idle daemon's targets (bench/daemon_idle.py)
