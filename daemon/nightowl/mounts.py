@@ -9,6 +9,7 @@ machine writes, which is most of them: they would wait for the look every
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 # filesystems whose files other machines write (FUSE ones by their FUSE type); a
@@ -23,17 +24,7 @@ MOUNTINFO = Path("/proc/self/mountinfo")
 
 def _unescape(field: str) -> str:
     r"""mountinfo writes space, tab, newline and backslash in paths as \040, \011, \012, \134."""
-    if "\\" not in field:
-        return field
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and field[i + 1:i + 4].isdigit():
-            out.append(chr(int(field[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
 def parse_mountinfo(text: str) -> list[tuple[str, str]]:
@@ -45,7 +36,7 @@ def parse_mountinfo(text: str) -> list[tuple[str, str]]:
         if "-" not in fields[6:]:
             continue
         sep = fields.index("-", 6)
-        if len(fields) > sep + 1 and len(fields) > 4:
+        if len(fields) > sep + 1:
             mounts.append((_unescape(fields[4]), fields[sep + 1]))
     return mounts
 
