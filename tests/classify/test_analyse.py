@@ -7,12 +7,14 @@ import shutil
 import time
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import soundfile as sf
 from mutagen.id3 import ID3, PCST, TCON, TDES, WFED
 
 from bench.transcode import Setting, encode_bytes, roundtrip
+from nightowl.audio.decode import DecodeError, decode
 from nightowl.classify import analyse as analyse_module
 from nightowl.classify.analyse import analyse, analyse_safely
 from nightowl.classify.concert import score_with_applause_at_ends
@@ -207,6 +209,57 @@ def test_files_cut_short_get_a_clear_answer(tmp_path: Path) -> None:
     b = analyse(cut_mp3)
     assert b.ok and b.probe is not None and b.probe["duration"] == 150.0, b.error
     assert b.evidence["speech"]["quick_listen_speech_share"] >= 0.5
+
+
+def _flac_to_a_pipe(path: Path) -> bytes:
+    """The FLAC as an encoder writing to a pipe leaves it: unable to go back to its
+    STREAMINFO, it leaves the total of samples (the low 36 bits of the block's bytes
+    10-17) and the MD5 (bytes 18-33) at zero, "unknown"."""
+    data = bytearray(path.read_bytes())
+    assert data[:4] == b"fLaC" and data[4] & 0x7F == 0  # STREAMINFO comes first
+    info = 8  # after "fLaC" and the block's header
+    data[info + 13] &= 0xF0
+    data[info + 14:info + 18] = bytes(4)
+    data[info + 18:info + 34] = bytes(16)
+    return bytes(data)
+
+
+def test_a_flac_whose_header_does_not_give_its_length_is_read_to_its_end(tmp_path: Path) -> None:
+    """libsndfile takes such a file's length for 2^63 samples; it is read through FFmpeg instead."""
+    audio, sr = sf.read(DATA / "loop_amen_full.flac", dtype="float32", always_2d=True)
+    path = tmp_path / "from_a_pipe.flac"
+    path.write_bytes(_flac_to_a_pipe(DATA / "loop_amen_full.flac"))
+    assert sf.info(str(path)).frames > 2**62  # what made the analysis fail
+    decoded, rate = decode(path)
+    assert rate == sr and decoded.shape == audio.shape
+    assert np.max(np.abs(decoded - audio)) <= 1 / 32767
+    a = analyse(path)
+    assert a.ok and a.probe is not None and a.probe["duration"] == round(len(audio) / sr, 3), a.error
+    assert a.file_class == "lossless_music"
+
+
+def test_a_flac_cut_at_a_frames_edge_says_it_breaks_off(tmp_path: Path) -> None:
+    """Cut between two frames, the file reads as if it ended there: only the length its
+    header declares tells that it is cut short."""
+    path = DATA / "loop_amen_full.flac"
+    with av.open(str(path)) as container:
+        edges = [p.pos for p in container.demux(container.streams.audio[0]) if p.pos is not None and p.pos > 0]
+    cut = tmp_path / "cut_at_a_frame.flac"
+    cut.write_bytes(path.read_bytes()[:edges[len(edges) // 3]])
+    with pytest.raises(DecodeError, match="breaks off after .* its header declares"):
+        decode(cut)
+    a = analyse(cut)
+    assert not a.ok and "breaks off after" in (a.error or "") and "cut short" in (a.error or ""), a.error
+
+
+def test_samples_that_are_not_numbers_make_a_file_unreadable(tmp_path: Path) -> None:
+    audio, sr = sf.read(DATA / "loop_amen_full.flac", dtype="float32", always_2d=True)
+    audio[len(audio) // 2] = np.nan
+    path = tmp_path / "damaged.wav"
+    sf.write(path, audio, sr, subtype="FLOAT")
+    a = analyse(path)
+    assert not a.ok and "not numbers" in (a.error or ""), a.error
+    assert analyse(DATA / "loop_amen_full.flac").ok
 
 
 def test_a_failure_inside_the_analysis_is_an_error_result(monkeypatch: pytest.MonkeyPatch) -> None:

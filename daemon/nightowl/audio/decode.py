@@ -113,12 +113,25 @@ def _decode_av_spans(path: Path, spans: list[tuple[float, float | None]]) -> tup
         return decoded, _rate(stream)
 
 
+# libsndfile's frame count for a file whose header does not say how long it is (a FLAC
+# encoded to a pipe has no total in its STREAMINFO): read "to the end", it would size an
+# array of that many frames. FFmpeg reads such files to their real end instead
+_UNKNOWN_LENGTH = 2**62
+
+
 def _read_sndfile(f: sf.SoundFile, start: float, duration: float | None) -> np.ndarray:
     sr = f.samplerate
+    first = 0
     if start > 0:
-        f.seek(min(int(round(start * sr)), max(f.frames - 1, 0)))
+        first = min(int(round(start * sr)), max(f.frames - 1, 0))
+        f.seek(first)
     n = -1 if duration is None else int(round(duration * sr))
-    return f.read(n, dtype="float32", always_2d=True)
+    audio = f.read(n, dtype="float32", always_2d=True)
+    if len(audio) < (f.frames - first if n < 0 else min(n, f.frames - first)):
+        # fewer samples than the header promises there: the caller tries FFmpeg, which says where it breaks off
+        raise DecodeError(f"the audio ends after {(first + len(audio)) / sr:.1f} s of the {f.frames / sr:.1f} s "
+                          "its header declares")
+    return audio
 
 
 def _decode_sndfile_spans(path: Path, spans: list[tuple[float, float | None]]) -> tuple[list[np.ndarray], int]:
@@ -126,9 +139,20 @@ def _decode_sndfile_spans(path: Path, spans: list[tuple[float, float | None]]) -
     seek as in a fresh opening)."""
     try:
         with sf.SoundFile(str(path)) as f:
+            if not 0 <= f.frames < _UNKNOWN_LENGTH:
+                raise DecodeError(f"{path.name}: its header does not say how long it is")
             return [_read_sndfile(f, start, length) for start, length in spans], f.samplerate
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise DecodeError(f"{path.name}: {exc}") from exc
+
+
+def _declared_frames(path: Path) -> int | None:
+    """The length in samples that a libsndfile format's header declares, where it does."""
+    try:
+        frames = sf.info(str(path)).frames
+    except (sf.LibsndfileError, RuntimeError):
+        return None
+    return frames if 0 < frames < _UNKNOWN_LENGTH else None
 
 
 def _decode_sndfile(path: Path, start: float, duration: float | None) -> tuple[np.ndarray, int]:
@@ -147,18 +171,38 @@ def decode(path: str | Path, *, start: float = 0.0, duration: float | None = Non
     Raises DecodeError when neither FFmpeg (PyAV) nor libsndfile can read the file.
     """
     path = Path(path)
+    declared = None
     if path.suffix.lower() in _SNDFILE_FIRST:
         try:
             return _decode_sndfile(path, start, duration)
         except DecodeError:
-            pass  # e.g. a WAV holding a codec libsndfile does not know: FFmpeg may
+            # e.g. a WAV holding a codec libsndfile does not know, or a FLAC without its
+            # length: FFmpeg may read it. Or a file cut short, where it says where it breaks
+            # off; but not always (an end cut at a frame's edge reads as a clean end), so
+            # what it decodes is held to the length the header declares
+            declared = _declared_frames(path)
     try:
-        return _decode_av(path, start, duration)
+        audio, sr = _decode_av(path, start, duration)
+        _check_declared(path, audio, sr, start, duration, declared)
+        return audio, sr
     except (av.error.FFmpegError, DecodeError, ValueError) as av_exc:
         try:
             return _decode_sndfile(path, start, duration)
         except DecodeError:
             raise DecodeError(f"{path.name}: not decodable as audio ({av_exc})") from av_exc
+
+
+def _check_declared(path: Path, audio: np.ndarray, sr: int, start: float, duration: float | None,
+                    declared: int | None) -> None:
+    """Raise where FFmpeg decoded fewer samples than the header declares there."""
+    if declared is None:
+        return
+    first = int(round(start * sr))
+    want = declared - first if duration is None else min(int(round(duration * sr)), declared - first)
+    if len(audio) < want:
+        raise DecodeError(f"the audio breaks off after {(first + len(audio)) / sr:.1f} s of the {declared / sr:.1f} s "
+                          "its header declares; the file is damaged or cut short, perhaps by a copy or download "
+                          "that did not finish")
 
 
 def decode_spans(path: str | Path, spans: list[tuple[float, float | None]]) -> tuple[list[np.ndarray], int]:

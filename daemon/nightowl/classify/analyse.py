@@ -168,6 +168,9 @@ def analyse(path: str | Path, options: ClassOptions | None = None) -> Analysis:
         return Analysis(path=str(path), ok=False, error="the file holds no audio samples", probe=info.to_dict(),
                         reasons=["unreadable: the file holds no audio samples"])
     peak = _peak([x for x in (head, *plan.middle, tail) if x is not None])
+    if not np.isfinite(peak):  # NaN or infinity in the extremes: only a float file can hold them
+        error = "the file holds samples that are not numbers (NaN or infinity): it is damaged"
+        return Analysis(path=str(path), ok=False, error=error, probe=info.to_dict(), reasons=[f"unreadable: {error}"])
     check = check_lossless(plan.middle, sr, plan.starts).to_dict() if info.lossless else dict(NOT_APPLICABLE)
     tag_cues = podcast_metadata_cues(info.tags, path)
     # a short file is one excerpt: listen at four places in it all the same
