@@ -4,7 +4,8 @@ SRT, WebVTT, JSON and text transcripts and a loudness-normalised master.
 Stages, each checkpointed in the job's work folder (pipelines/checkpoints.py), so a job
 killed mid-way resumes at the stage it was in:
 
-1. decode     the original, kept for the master; 16 kHz mono for the models
+1. decode     the original (decoded again for the master: it is let go while the models
+              only need 16 kHz mono, an hour of stereo being 1.3 GB); 16 kHz mono for them
 2. separate   voice from music bed (Demucs) when there is music under the speech
 3. denoise    DeepFilterNet3 on the voice, unless it is clean studio speech
 4. vad        where the speech is (silero), to bound and check the transcription
@@ -223,11 +224,31 @@ def _source(work: Checkpoints, sources: tuple[tuple[str, str], ...]) -> tuple[st
     return next((found for found in sources if work.has_array(*found)), None)
 
 
-def _latest(work: Checkpoints, original: np.ndarray, sources: tuple[tuple[str, str], ...]) -> np.ndarray:
+class _Original:
+    """The input decoded at its own rate, for the stages that need it (separation,
+    denoising, the master): let go while only the models' 16 kHz mono is needed, and
+    decoded again when it is needed after that (seconds an hour, against 1.3 GB an hour
+    of stereo held all through transcription)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._audio: np.ndarray | None = None
+        self.sample_rate = 0
+
+    def samples(self) -> np.ndarray:
+        if self._audio is None:
+            self._audio, self.sample_rate = decode(self.path)
+        return self._audio
+
+    def let_go(self) -> None:
+        self._audio = None
+
+
+def _latest(work: Checkpoints, original: _Original, sources: tuple[tuple[str, str], ...]) -> np.ndarray:
     """The voice is the separated one if there is one, the speech the denoised voice if there
     is one: the newest of `sources` that a stage saved, else the original."""
     found = _source(work, sources)
-    return original if found is None else work.array(*found)
+    return original.samples() if found is None else work.array(*found)
 
 
 def _mix(speech: np.ndarray, bed: np.ndarray | None, params: PodcastParams) -> np.ndarray:
@@ -361,9 +382,12 @@ def _run(ctx: JobContext, params: PodcastParams, work: Checkpoints, report_path:
     with bar.stage("decode"):
         t = time.perf_counter()
         info = probe(ctx.input)
-        original, sr = decode(ctx.input)
-        if original.size == 0:
+        original = _Original(ctx.input)
+        samples = original.samples()
+        sr, duration = original.sample_rate, len(samples) / original.sample_rate
+        if samples.size == 0:
             raise PodcastError(f"{ctx.input.name}: no audio samples")
+        del samples  # held by `original` only, so that letting it go frees it
         timed("decode", t)
 
     # what the models hear, made once: the voice as it is when denoising is skipped
@@ -383,12 +407,15 @@ def _run(ctx: JobContext, params: PodcastParams, work: Checkpoints, report_path:
             t = time.perf_counter()
             arrays: dict[str, np.ndarray] = {}
             if name == "separate":
-                data, arrays = _separate(ctx, params, original, sr, device, tick)
+                data, arrays = _separate(ctx, params, original.samples(), sr, device, tick)
             elif name == "denoise":
                 data, arrays = _denoise(params, np.asarray(_latest(work, original, VOICE)),
                                         lambda: at16k(VOICE), sr, tick)
             else:
                 speech16k = at16k(SPEECH)
+                original.let_go()  # the models need only speech16k; the master decodes it again
+                for other in [k for k in made16k if k != _source(work, SPEECH)]:
+                    del made16k[other]
                 if name == "vad":
                     data = _vad(speech16k)
                 elif name == "diarize":
@@ -413,7 +440,7 @@ def _run(ctx: JobContext, params: PodcastParams, work: Checkpoints, report_path:
         "dropped_as_hallucination": stages["transcribe"].get("dropped", []),
         "probe": info.to_dict(),
         "timings": timings,
-        "duration_s": round(len(original) / sr, 3),
+        "duration_s": round(duration, 3),
         "processed_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
         "job": ctx.job_record(NAME, outputs),
     }
@@ -424,7 +451,7 @@ def _run(ctx: JobContext, params: PodcastParams, work: Checkpoints, report_path:
 
 
 def _write_outputs(ctx: JobContext, params: PodcastParams, work: Checkpoints, stages: dict[str, dict[str, Any]],
-                   original: np.ndarray, sr: int) -> list[Path]:
+                   original: _Original, sr: int) -> list[Path]:
     from ..podcast import formats
     from ..podcast.speakers import assign_speakers, name_speakers
     from ..podcast.transcribe import Transcript

@@ -241,33 +241,68 @@ def _segment(s: Any) -> Segment:
                    float(s.no_speech_prob), float(s.compression_ratio))
 
 
+# faster-whisper works out the log-mel features of all the audio it is given at once (an
+# STFT in complex numbers over every 10 ms): an hour of speech took about 2.5 GB that way.
+# The clips go to it in parts spanning at most PART_SECONDS of the episode instead, in
+# order; each part after the first is told the text before it (Whisper's prompt, as it
+# is within a part) and the language the first part found.
+PART_SECONDS = 600.0
+
+
+def parts(clips: list[tuple[float, float]], limit: float = PART_SECONDS) -> list[list[tuple[float, float]]]:
+    """The clips, in order, in runs spanning at most `limit` seconds from the first one's
+    start to the last one's end (a longer clip is a run of its own). Pure."""
+    out: list[list[tuple[float, float]]] = []
+    for clip in clips:
+        if out and clip[1] - out[-1][0][0] <= limit:
+            out[-1].append(clip)
+        else:
+            out.append([clip])
+    return out
+
+
+def _shifted(seg: Segment, by: float) -> Segment:
+    words = tuple(Word(w.start + by, w.end + by, w.text, w.probability, w.speaker) for w in seg.words)
+    return Segment(seg.start + by, seg.end + by, seg.text, words, seg.speaker, seg.avg_logprob, seg.no_speech_prob,
+                   seg.compression_ratio)
+
+
 def transcribe(model: Any, audio16k: np.ndarray, clips: list[tuple[float, float]], spans: list[tuple[float, float]],
                *, language: str | None = None, beam_size: int = 5, batch_size: int = 8,
-               progress: Callable[[float], None] | None = None) -> Transcript:
+               progress: Callable[[float], None] | None = None, part_seconds: float = PART_SECONDS) -> Transcript:
     """Transcribe the speech clips with word timestamps; hallucinations filtered out.
 
     `batch_size` > 1 decodes several clips at once (faster-whisper's batched pipeline);
-    1 decodes them in order, each conditioned on the text before it.
+    1 decodes them in order, each conditioned on the text before it. Long episodes go
+    to Whisper in parts of at most `part_seconds` (see PART_SECONDS).
     """
-    audio = np.ascontiguousarray(audio16k, dtype=np.float32)
-    duration = len(audio) / VAD_RATE
+    duration = len(audio16k) / VAD_RATE
     if not clips:
         return Transcript([], language or "", 0.0, [])
-    if batch_size > 1:
-        from faster_whisper import BatchedInferencePipeline
+    segments: list[Segment] = []
+    probability = 0.0
+    for n, run in enumerate(parts(clips, part_seconds)):
+        first = int(run[0][0] * VAD_RATE)
+        offset = first / VAD_RATE
+        audio = np.ascontiguousarray(audio16k[first:int(np.ceil(run[-1][1] * VAD_RATE))], dtype=np.float32)
+        local = [(a - offset, b - offset) for a, b in run]
+        if batch_size > 1:
+            from faster_whisper import BatchedInferencePipeline
 
-        pipe = BatchedInferencePipeline(model=model)
-        stream, info = pipe.transcribe(audio, language=language, beam_size=beam_size, batch_size=batch_size,
-                                       word_timestamps=True, vad_filter=False,
-                                       clip_timestamps=[{"start": a, "end": b} for a, b in clips])
-    else:
-        stream, info = model.transcribe(audio, language=language, beam_size=beam_size, word_timestamps=True,
-                                        vad_filter=False, condition_on_previous_text=True,
-                                        clip_timestamps=[t for clip in clips for t in clip])
-    segments = []
-    for s in stream:
-        segments.append(_segment(s))
-        if progress is not None:
-            progress(min(1.0, float(s.end) / duration))
+            pipe = BatchedInferencePipeline(model=model)
+            stream, info = pipe.transcribe(audio, language=language, beam_size=beam_size, batch_size=batch_size,
+                                           word_timestamps=True, vad_filter=False,
+                                           clip_timestamps=[{"start": a, "end": b} for a, b in local])
+        else:
+            before = "".join(s.text for s in segments[-20:]).strip() or None
+            stream, info = model.transcribe(audio, language=language, beam_size=beam_size, word_timestamps=True,
+                                            vad_filter=False, condition_on_previous_text=True,
+                                            initial_prompt=before, clip_timestamps=[t for clip in local for t in clip])
+        for s in stream:
+            segments.append(_shifted(_segment(s), offset))
+            if progress is not None:
+                progress(min(1.0, segments[-1].end / duration))
+        if n == 0:
+            language, probability = str(info.language), float(info.language_probability)
     kept, dropped = filter_hallucinations(segments, spans)
-    return Transcript(kept, str(info.language), float(info.language_probability), dropped)
+    return Transcript(kept, str(language), probability, dropped)
