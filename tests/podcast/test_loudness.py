@@ -62,6 +62,10 @@ def test_limiter_gain_never_lets_a_peak_through(monkeypatch) -> None:
     np.testing.assert_array_equal(limiter_gain(env, 1.0, 44100), g)
     np.testing.assert_allclose(limiter_gain(env, 1.0, 44100, scale=2.0), limiter_gain(env * 2.0, 1.0, 44100),
                                atol=1e-6)
+    # worked out again into a curve of an earlier try (as normalise does), it is the same curve
+    reused = limiter_gain(env, 1.0, 44100, scale=3.0)
+    assert limiter_gain(env, 1.0, 44100, out=reused) is reused
+    np.testing.assert_array_equal(reused, g)
 
 
 @pytest.mark.parametrize("channels,rate", [(1, 16000), (2, 44100), (2, 48000)])

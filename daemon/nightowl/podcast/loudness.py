@@ -133,8 +133,10 @@ def true_peak_dbtp(audio: np.ndarray) -> float:
     return float(20 * np.log10(peak)) if peak > 0 else float("-inf")
 
 
-def limiter_gain(envelope: np.ndarray, ceiling: float, sample_rate: int, scale: float = 1.0) -> np.ndarray:
-    """A smooth gain (<= 1) that keeps envelope * scale * gain <= ceiling at every sample.
+def limiter_gain(envelope: np.ndarray, ceiling: float, sample_rate: int, scale: float = 1.0,
+                 out: np.ndarray | None = None) -> np.ndarray:
+    """A smooth gain (<= 1) that keeps envelope * scale * gain <= ceiling at every sample,
+    written into `out` where given (float32, one value per sample).
 
     The needed gain is held (a minimum filter) over the ramp plus the hold time, then
     smoothed by a moving average over the ramp. Every average then only takes in values
@@ -146,7 +148,7 @@ def limiter_gain(envelope: np.ndarray, ceiling: float, sample_rate: int, scale: 
     hold = max(0, int(HOLD_S * sample_rate))
     margin = 2 * (ramp + hold) + 2 * ramp
     n = len(envelope)
-    out = np.empty(n, dtype=np.float32)
+    out = np.empty(n, dtype=np.float32) if out is None else out
     for s in range(0, n, BLOCK):
         a, b = max(0, s - margin), min(n, s + BLOCK + margin)
         need = np.minimum(np.float32(1.0), np.float32(ceiling) / np.maximum(envelope[a:b] * np.float32(scale),
@@ -215,11 +217,12 @@ def normalise(audio: np.ndarray, sample_rate: int, target_lufs: float | None = N
     lufs = measured
     envelope = peak_envelope(x)  # the envelope scales with the gain: measure it once
     previous: tuple[float, float] | None = None  # (gain, loudness) of the last try
+    # one gain curve, worked out again in place at each try: an hour of audio is 0.6 GB a curve
     applied, g, limited = gain_db, np.ones(len(x), dtype=np.float32), 0.0
     for _ in range(MAX_TRIES):
         applied = gain_db
         gain = np.float32(10 ** (gain_db / 20))
-        g = limiter_gain(envelope, ceiling, sample_rate, scale=float(gain))
+        limiter_gain(envelope, ceiling, sample_rate, scale=float(gain), out=g)
         limited = float(np.mean(g < 1.0))
         g *= gain  # the limiter and the gain as one curve
         lufs = integrated_lufs(x, sample_rate, g)
