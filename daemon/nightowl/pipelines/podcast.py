@@ -426,6 +426,7 @@ def _run(ctx: JobContext, params: PodcastParams, work: Checkpoints, report_path:
             work.save(name, {**data, "seconds": timings[name]}, arrays)
             stages[name] = {**data, "seconds": timings[name]}
 
+    made16k.clear()  # the models are done: the master needs the original rate
     with bar.stage("write"):
         t = time.perf_counter()
         outputs = _write_outputs(ctx, params, work, stages, original, sr)
