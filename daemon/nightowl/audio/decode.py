@@ -95,7 +95,6 @@ def _read_av(container: av.container.InputContainer, stream: av.audio.stream.Aud
     # (timestamps are fractions: worked out for every frame they cost more than the copy)
     cutting = start > 0
     out = _Samples(_expected_frames(container, stream, sr, start, duration), channels)
-    have = 0
     try:
         for packet in container.demux(stream):
             for frame in decoder.decode(packet):
@@ -109,14 +108,13 @@ def _read_av(container: av.container.InputContainer, stream: av.audio.stream.Aud
                         if skip > 0:
                             chunk = chunk[skip:]
                     out.add(chunk)
-                    have += chunk.shape[0]
                     cutting = False
-                    if want is not None and have >= want:
+                    if want is not None and out.length >= want:
                         return out.joined()[:want]
     except av.error.InvalidDataError as exc:
         # FFmpeg's own words ("Invalid data found when processing input") say nothing to a user
-        if have:
-            where = f"the audio breaks off after {(first_sample + have) / sr:.1f} s"
+        if out.length:
+            where = f"the audio breaks off after {(first_sample + out.length) / sr:.1f} s"
         elif start > 0:
             where = f"no audio can be decoded at {start:.1f} s"
         else:
@@ -163,15 +161,21 @@ def _decode_av_spans(path: Path, spans: list[tuple[float, float | None]]) -> tup
 _UNKNOWN_LENGTH = 2**62
 
 
+def _frames_due(first: int, count: int | None, total: int) -> int:
+    """How many frames a read of `count` frames (None: to the end) from frame `first`
+    should give in a file whose header declares `total`."""
+    return total - first if count is None else min(count, total - first)
+
+
 def _read_sndfile(f: sf.SoundFile, start: float, duration: float | None) -> np.ndarray:
     sr = f.samplerate
     first = 0
     if start > 0:
         first = min(int(round(start * sr)), max(f.frames - 1, 0))
         f.seek(first)
-    n = -1 if duration is None else int(round(duration * sr))
-    audio = f.read(n, dtype="float32", always_2d=True)
-    if len(audio) < (f.frames - first if n < 0 else min(n, f.frames - first)):
+    n = None if duration is None else int(round(duration * sr))
+    audio = f.read(-1 if n is None else n, dtype="float32", always_2d=True)
+    if len(audio) < _frames_due(first, n, f.frames):
         # fewer samples than the header promises there: the caller tries FFmpeg, which says where it breaks off
         raise DecodeError(f"the audio ends after {(first + len(audio)) / sr:.1f} s of the {f.frames / sr:.1f} s "
                           "its header declares")
@@ -242,8 +246,7 @@ def _check_declared(path: Path, audio: np.ndarray, sr: int, start: float, durati
     if declared is None:
         return
     first = int(round(start * sr))
-    want = declared - first if duration is None else min(int(round(duration * sr)), declared - first)
-    if len(audio) < want:
+    if len(audio) < _frames_due(first, None if duration is None else int(round(duration * sr)), declared):
         raise DecodeError(f"the audio breaks off after {(first + len(audio)) / sr:.1f} s of the {declared / sr:.1f} s "
                           "its header declares; the file is damaged or cut short, perhaps by a copy or download "
                           "that did not finish")
