@@ -23,6 +23,7 @@ from nightowl.classify.speech import (
     FEATURE_KEYS,
     VAD_RATE,
     WINDOW,
+    mono16k,
     speech_features,
     speech_probabilities,
     speech_segments,
@@ -197,3 +198,19 @@ def test_the_daemon_side_never_imports_torch() -> None:
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_the_16k_mono_made_in_blocks_is_the_whole_resampled(monkeypatch) -> None:
+    """mono16k streams long audio through one resampler a block at a time (an hour's mid
+    channel at 44.1 kHz would be 0.6 GB): the samples are those of resampling it whole."""
+    import nightowl.classify.speech as speech
+    from nightowl.classify.spectral import to_mono
+
+    audio, sr = sf.read(DATA / "loop_tabla.flac", dtype="float32", always_2d=True)
+    whole = soxr.resample(to_mono(audio), sr, VAD_RATE, quality="HQ")
+    monkeypatch.setattr(speech, "MONO_BLOCK", 5000)  # many blocks, the last one short
+    made = mono16k(audio, sr)
+    assert made.dtype == np.float32 and made.flags.c_contiguous
+    np.testing.assert_array_equal(made, whole)
+    assert len(mono16k(audio[:0], sr)) == 0
+    np.testing.assert_array_equal(mono16k(audio[:, 0], VAD_RATE), audio[:, 0])  # already 16 kHz: as it is

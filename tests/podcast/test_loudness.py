@@ -2,7 +2,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 from nightowl.podcast.loudness import (
+    GainCurve,
+    gain_step,
     integrated_lufs,
+    peak_envelope,
     limiter_gain,
     normalise,
     true_peak_dbtp,
@@ -34,7 +37,10 @@ def test_master_meets_loudness_and_true_peak(speech: tuple[np.ndarray, int], cha
     assert integrated_lufs(master, sr) == pytest.approx(target, abs=0.5)
     assert true_peak_dbtp(master) <= -1.0 and out.true_peak_dbtp == pytest.approx(true_peak_dbtp(master), abs=0.01)
     assert out.limited_share > 0 and out.target_met
-    assert master.shape == audio.shape and out.gain.shape == (len(audio),)
+    assert master.shape == audio.shape and out.gain.frames == len(audio)
+    # one gain per few samples, not one per sample (16 at 44.1 kHz: an hour's curve is 40 MB, not 0.6 GB)
+    step = out.gain.step
+    assert step == gain_step(sr) > 1 and gain_step(44100) == 16 and len(out.gain.values) == -(-len(audio) // step)
     # written a block at a time, the master is the same
     np.testing.assert_array_equal(np.concatenate(list(out.blocks(audio * 0.05, size=1000))), master)
 
@@ -68,6 +74,32 @@ def test_limiter_gain_never_lets_a_peak_through(monkeypatch) -> None:
     np.testing.assert_array_equal(reused, g)
 
 
+def test_a_gain_curve_in_steps_never_lets_a_peak_through(monkeypatch) -> None:
+    import nightowl.podcast.loudness as loudness
+
+    rng = np.random.default_rng(1)
+    sr, step = 44100, 16
+    # bursts of loud noise in a quiet bed: the limiter works hard at every burst's edges
+    x = rng.standard_normal((200_003, 2)).astype(np.float32) * 0.05
+    for at in range(1000, len(x), 23_456):
+        x[at:at + 3000] *= 30
+    per_sample = peak_envelope(x)
+    env = peak_envelope(x, step)
+    assert len(env) == -(-len(x) // step)
+    padded = np.concatenate([per_sample, np.zeros(len(env) * step - len(x), np.float32)])
+    np.testing.assert_array_equal(env, padded.reshape(-1, step).max(axis=1))
+    curve = GainCurve(limiter_gain(env, 0.9, sr, step=step), step, len(x))
+    g = curve.at(0, len(x))
+    assert len(g) == len(x) and np.all(per_sample * g <= 0.9 * (1 + 1e-6)) and g.min() < 0.2
+    assert np.abs(np.diff(g)).max() < 0.05  # ramps, not jumps
+    # read back in pieces, the curve is the same
+    np.testing.assert_array_equal(np.concatenate([curve.at(s, s + 999) for s in range(0, len(x), 999)]), g)
+    # worked out in blocks, the envelope and the curve are the ones worked out whole
+    monkeypatch.setattr(loudness, "BLOCK", 8192)
+    np.testing.assert_allclose(peak_envelope(x, step), env, rtol=1e-5)  # (the resampler's rounding at block edges)
+    np.testing.assert_array_equal(limiter_gain(env, 0.9, sr, step=step), curve.values)
+
+
 @pytest.mark.parametrize("channels,rate", [(1, 16000), (2, 44100), (2, 48000)])
 def test_streamed_loudness_is_pyloudnorms(speech: tuple[np.ndarray, int], channels: int, rate: int) -> None:
     import pyloudnorm
@@ -81,5 +113,5 @@ def test_streamed_loudness_is_pyloudnorms(speech: tuple[np.ndarray, int], channe
     # a gain curve counts as if the audio had been multiplied by it
     curve = np.linspace(0.5, 2.0, len(audio)).astype(np.float32)
     scaled = audio * (curve[:, None] if channels == 2 else curve)
-    assert integrated_lufs(audio, rate, curve) == pytest.approx(
+    assert integrated_lufs(audio, rate, GainCurve(curve, 1, len(audio))) == pytest.approx(
         pyloudnorm.Meter(rate).integrated_loudness(scaled.astype(np.float64)), abs=1e-4)
