@@ -31,8 +31,8 @@ Loudness: each master's integrated loudness and true peak, measured again from t
 A long episode (--long MINUTES, on its own: `python bench/podcast.py --long 60`): the
 corpus podcasts one after another (stereo, 44.1 kHz), looped until the episode is at
 least that long, as one 128 kbps MP3, through one job with the default configuration:
-its real-time factor, peak RSS and WER against the transcripts joined the same way.
-Memory on long episodes is what the corpus's few minutes cannot show.
+its real-time factor, peak RSS (overall, and per stage from the child's RSS sampled every
+0.1 s) and WER against the transcripts joined the same way. Memory on long episodes is what the corpus's few minutes cannot show.
 """
 
 from __future__ import annotations
@@ -75,27 +75,47 @@ def corpus_podcasts() -> list[dict]:
     return [e for e in manifest["files"] if e.get("class") == "podcast" and e.get("transcript")]
 
 
-def run_pipeline(path: Path, out: Path, config: Path, settings: list[str]) -> tuple[dict, float]:
-    """One podcast job in a child process; (its report, the child's peak RSS in MB)."""
+def run_pipeline(path: Path, out: Path, config: Path, settings: list[str],
+                 trace: list[tuple[float, float]] | None = None) -> tuple[dict, float]:
+    """One podcast job in a child process; (its report, the child's peak RSS in MB). Where
+    `trace` is given, (seconds since the start, RSS in MB) of the child go into it as it runs."""
     cmd = [sys.executable, "-m", "nightowl", "--config", str(config), "process", str(path), "--pipeline",
            "podcast", "--out", str(out)]
     for s in settings:
         cmd += ["--set", s]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYANNOTE_METRICS_ENABLED": "0"}
     with tempfile.TemporaryFile() as err_file:
+        started = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err_file)
         # the child's own high-water mark (VmHWM) as it runs: ru_maxrss would also count this
         # process's memory, which a forked child carries until it executes the new program
         peak_kb = 0
         while proc.poll() is None:
-            peak_kb = max(peak_kb, _hwm_kb(proc.pid))
+            peak_kb = max(peak_kb, _status_kb(proc.pid, "VmHWM"))
+            if trace is not None:
+                trace.append((time.perf_counter() - started, _status_kb(proc.pid, "VmRSS") / 1024))
             time.sleep(0.1)
+        if trace is not None:
+            trace.append((time.perf_counter() - started, 0.0))  # the end
         err_file.seek(0)
         err = err_file.read().decode(errors="replace")
     if proc.returncode != 0:
         raise SystemExit(f"{path.name}: the pipeline failed\n{err[-3000:]}")
     report = json.loads((out / f"{path.stem}.podcast.json").read_text())
     return report, peak_kb / 1024
+
+
+def stage_peaks(trace: list[tuple[float, float]], timings: dict[str, float]) -> dict[str, float]:
+    """Peak RSS (MB) per stage, the stages placed back to back from the job's end (the
+    report gives their lengths; what runs after the last stage takes a fraction of a second)."""
+    end = trace[-1][0]
+    peaks: dict[str, float] = {}
+    for stage in reversed([s for s in STAGES if timings.get(s, 0.0) > 0.05]):
+        start = end - timings[stage]
+        peaks[stage] = round(max((rss for t, rss in trace if start <= t <= end), default=0.0), 1)
+        end = start
+    peaks["start-up"] = round(max((rss for t, rss in trace if t <= end), default=0.0), 1)
+    return {k: peaks[k] for k in ["start-up", *STAGES] if k in peaks}
 
 
 def bench_long(minutes: float, config: Path, work: Path) -> dict:
@@ -119,21 +139,25 @@ def bench_long(minutes: float, config: Path, work: Path) -> dict:
     episode.write_bytes(encode_bytes(np.concatenate(parts), 44100, Setting("mp3", "128k"))[0])
     del parts
     out = work / "long"
-    report, rss = run_pipeline(episode, out, config, ["separate=never", "diarize=false"])
+    trace: list[tuple[float, float]] = []
+    report, rss = run_pipeline(episode, out, config, ["separate=never", "diarize=false"], trace)
     transcript = json.loads((out / f"{episode.stem}.json").read_text())
     err, n = speech_eval.wer(" ".join(refs), " ".join(s["text"] for s in transcript["segments"]))
     result = {"audio_seconds": report["duration_s"], "timings": report["timings"],
               "rtf_pipeline": round(sum(report["timings"].values()) / report["duration_s"], 4),
-              "peak_rss_mb": round(rss, 1), "wer": round(err, 4), "reference_words": n}
+              "peak_rss_mb": round(rss, 1), "peak_rss_mb_by_stage": stage_peaks(trace, report["timings"]),
+              "wer": round(err, 4), "reference_words": n}
     print(f"  long episode {report['duration_s'] / 60:.1f} min  WER {err:.1%}  RTF {result['rtf_pipeline']:.3f}  "
           f"peak RSS {rss:.0f} MB", flush=True)
+    print("  peak RSS by stage (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in result["peak_rss_mb_by_stage"].items()))
     return result
 
 
-def _hwm_kb(pid: int) -> int:
+def _status_kb(pid: int, key: str) -> int:
+    """A figure of /proc/PID/status in kB (VmHWM: the high-water mark, VmRSS: now); 0 once it is gone."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1])
     except OSError:
         pass

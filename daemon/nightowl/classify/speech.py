@@ -97,29 +97,27 @@ def _vad_session() -> Any:
     return onnxruntime.InferenceSession(str(model), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
-def _run_vad(stream: np.ndarray) -> np.ndarray:
-    """Speech probability per whole window of a 16 kHz stream (1-D float32), from a fresh
-    state. Every window is fed with the CONTEXT samples before it (zeros before the
-    first), as silero's sequence front-end does."""
+def _run_vad(stream: np.ndarray, pad: bool = False) -> np.ndarray:
+    """Speech probability per window of a 16 kHz stream (1-D float32), from a fresh state;
+    the last, partial window zero-padded where `pad` (else left out). Every window is fed
+    with the CONTEXT samples before it (zeros before the first), as silero's sequence
+    front-end does. The stream is framed a block at a time: an hour of it is 230 MB,
+    and a framed or padded copy of it all would be as much again."""
     session = _vad_session()
-    windows = len(stream) // WINDOW
+    windows = -(-len(stream) // WINDOW) if pad else len(stream) // WINDOW
     out = np.empty(windows, dtype=np.float32)
-    x = np.concatenate([np.zeros(CONTEXT, dtype=np.float32), stream[:windows * WINDOW]])
-    frames = np.lib.stride_tricks.sliding_window_view(x, CONTEXT + WINDOW)[::WINDOW]
     h = np.zeros((1, 1, 128), dtype=np.float32)
     c = np.zeros((1, 1, 128), dtype=np.float32)
     for first in range(0, windows, BLOCK_WINDOWS):
-        block = np.ascontiguousarray(frames[first:first + BLOCK_WINDOWS])
+        count = min(BLOCK_WINDOWS, windows - first)
+        begin, stop = first * WINDOW - CONTEXT, (first + count) * WINDOW
+        seg = np.zeros(stop - begin, dtype=np.float32)
+        got = stream[max(0, begin):stop]
+        seg[max(0, -begin):max(0, -begin) + len(got)] = got
+        block = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(seg, CONTEXT + WINDOW)[::WINDOW])
         probs, h, c = session.run(None, {"input": block, "h": h, "c": c})
-        out[first:first + len(block)] = probs.reshape(-1)
+        out[first:first + count] = probs.reshape(-1)
     return out
-
-
-def _padded(audio16k: np.ndarray) -> np.ndarray:
-    x = to_mono(audio16k)  # (frames, channels) is mixed down
-    x = np.ascontiguousarray(x.reshape(-1), dtype=np.float32)
-    pad = (-len(x)) % WINDOW
-    return np.pad(x, (0, pad)) if pad else x
 
 
 def speech_probabilities(audio16k: np.ndarray) -> np.ndarray:
@@ -129,10 +127,8 @@ def speech_probabilities(audio16k: np.ndarray) -> np.ndarray:
     The last partial window is zero-padded, as silero does. One stream, state carried
     from the first window to the last.
     """
-    x = _padded(audio16k)
-    if len(x) == 0:
-        return np.zeros(0, dtype=np.float32)
-    return _run_vad(x)
+    x = np.asarray(to_mono(audio16k), dtype=np.float32).reshape(-1)  # (frames, channels) is mixed down
+    return _run_vad(x, pad=True)
 
 
 def speech_segments(probs: np.ndarray) -> list[tuple[int, int]]:
