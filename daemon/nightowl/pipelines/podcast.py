@@ -19,6 +19,7 @@ that of the largest model, not of all of them.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import sys
 import tempfile
@@ -70,10 +71,21 @@ def _torch_device(ctx: JobContext) -> str:
 def _release(device: str) -> None:
     """Free a stage's model before the next one loads."""
     gc.collect()
+    _trim_heap()
     if device == "cuda":
         import torch
 
         torch.cuda.empty_cache()
+
+
+def _trim_heap() -> None:
+    """Hand the C heap's free pages back to the system. glibc keeps what a stage freed
+    for reuse, and after Whisper that is a few hundred MB, which the write stage, holding
+    the original again, would stack on top of."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def music_heard(ctx: JobContext, audio: np.ndarray, sample_rate: int) -> tuple[bool, float]:
@@ -427,6 +439,7 @@ def _run(ctx: JobContext, params: PodcastParams, work: Checkpoints, report_path:
             stages[name] = {**data, "seconds": timings[name]}
 
     made16k.clear()  # the models are done: the master needs the original rate
+    _trim_heap()
     with bar.stage("write"):
         t = time.perf_counter()
         outputs = _write_outputs(ctx, params, work, stages, original, sr)
