@@ -32,7 +32,8 @@ A long episode (--long MINUTES, on its own: `python bench/podcast.py --long 60`)
 corpus podcasts one after another (stereo, 44.1 kHz), looped until the episode is at
 least that long, as one 128 kbps MP3, through one job with the default configuration:
 its real-time factor, peak RSS (overall, and per stage from the child's RSS sampled every
-0.1 s) and WER against the transcripts joined the same way. Memory on long episodes is what the corpus's few minutes cannot show.
+0.1 s) and WER against the transcripts joined the same way. Memory on long episodes is
+what the corpus's few minutes cannot show.
 """
 
 from __future__ import annotations

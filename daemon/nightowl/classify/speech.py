@@ -127,8 +127,7 @@ def speech_probabilities(audio16k: np.ndarray) -> np.ndarray:
     The last partial window is zero-padded, as silero does. One stream, state carried
     from the first window to the last.
     """
-    x = np.asarray(to_mono(audio16k), dtype=np.float32).reshape(-1)  # (frames, channels) is mixed down
-    return _run_vad(x, pad=True)
+    return _run_vad(to_mono(audio16k), pad=True)  # (frames, channels) is mixed down
 
 
 def speech_segments(probs: np.ndarray) -> list[tuple[int, int]]:

@@ -66,9 +66,8 @@ class GainCurve:
             return np.asarray(self.values[start:stop], dtype=np.float32)
         # the steps covering start..stop, each with its neighbours (the ends repeated)
         first, last = start // self.step, -(-stop // self.step)
-        v = self.values[max(0, first - 1):last + 1]
-        v = np.concatenate([v[:1] if first == 0 else [], v, v[-1:] if last >= len(self.values) else []])
-        v = v.astype(np.float32, copy=False)
+        v = np.pad(self.values[max(0, first - 1):last + 1], (int(first == 0), int(last >= len(self.values))),
+                   mode="edge")
         left, mid, right = v[:-2, None], v[1:-1, None], v[2:, None]
         # where each sample of a step lies from the step's middle, in steps (-0.5..0.5)
         where = (np.arange(self.step, dtype=np.float32) + np.float32(0.5)) / self.step - np.float32(0.5)
